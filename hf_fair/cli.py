@@ -1,0 +1,123 @@
+"""``hf-fair`` command line: ``hf-fair <group> <command> [options]``.
+
+Each command parses a dataclass config with HfArgumentParser (flags or a YAML file) and calls
+the library. User mistakes print one ``error:`` line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import sys
+from dataclasses import dataclass, field
+from typing import Callable
+
+from hf_fair.errors import HfFairError
+
+
+@dataclass
+class ExportArguments:
+    output: str = field(default=None, metadata={"help": "folder to write (save_to_disk + README.md card)"})
+    overwrite: bool = field(default=False, metadata={"help": "replace a non-empty output folder"})
+    push_to_hub: str | None = field(default=None, metadata={"help": "also publish to this Hub dataset repo (namespace/name)"})
+    private: bool = field(default=False, metadata={"help": "make the Hub repo private"})
+
+
+def _positional_dataset(argv: list[str]) -> list[str]:
+    """``hf-fair data describe celeba --seed 1`` == ``... --dataset celeba --data_seed 1``."""
+    argv = ["--data_seed" if a == "--seed" else a for a in argv]
+    if argv and not argv[0].startswith("-") and not argv[0].endswith((".yaml", ".yml")):
+        return ["--dataset", argv[0]] + argv[1:]
+    return argv
+
+
+def cmd_data_describe(argv: list[str]) -> int:
+    from hf_fair.config import parse_config
+    from hf_fair.data import DataArguments, load_group_dataset
+    from hf_fair.data.describe import group_count_table
+
+    args = parse_config([DataArguments], _positional_dataset(argv), prog="hf-fair data describe")
+    dsd, report = load_group_dataset(args)
+    print(f"dataset: {args.dataset}" + (f"  severity: {args.severity}  seed: {args.data_seed}" if args.severity else ""))
+    print(group_count_table(dsd, report))
+    return 0
+
+
+def cmd_data_export(argv: list[str]) -> int:
+    from hf_fair.config import parse_config
+    from hf_fair.data import DataArguments, load_group_dataset
+    from hf_fair.data.describe import group_count_table
+    from hf_fair.data.export import export_dataset
+
+    data_args, export_args = parse_config(
+        [DataArguments, ExportArguments], _positional_dataset(argv), prog="hf-fair data export"
+    )
+    if not export_args.output:
+        raise HfFairError("--output is required: the folder to write the dataset to")
+    dsd, report = load_group_dataset(data_args)
+    out = export_dataset(
+        dsd,
+        export_args.output,
+        dataset_name=data_args.dataset,
+        source=data_args.data_dir or data_args.source or data_args.dataset,
+        report=report,
+        command="hf-fair data export " + " ".join(shlex.quote(a) for a in argv),
+        overwrite=export_args.overwrite,
+        push_to_hub=export_args.push_to_hub,
+    )
+    print(group_count_table(dsd, report))
+    print(f"wrote {out}")
+    if export_args.push_to_hub:
+        print(f"published to https://huggingface.co/datasets/{export_args.push_to_hub}")
+    return 0
+
+
+def cmd_demo(argv: list[str]) -> int:
+    from hf_fair.demo import main as demo_main
+
+    return demo_main(argv)
+
+
+COMMANDS: dict[tuple[str, ...], tuple[Callable[[list[str]], int], str]] = {
+    ("data", "describe"): (cmd_data_describe, "print group counts per split"),
+    ("data", "export"): (cmd_data_export, "save a (re-biased) group dataset with its card"),
+    ("demo",): (cmd_demo, "run the embedded default end to end and print the results table"),
+}
+
+
+def usage() -> str:
+    lines = ["usage: hf-fair <command> [options]   (each command takes --help)", "", "commands:"]
+    for words, (_, help_text) in COMMANDS.items():
+        lines.append(f"  {' '.join(words):<18} {help_text}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        return 0
+    if argv[0] == "--version":
+        from hf_fair import __version__
+
+        print(f"hf-fair {__version__}")
+        return 0
+    for n in (2, 1):
+        key = tuple(argv[:n])
+        if key in COMMANDS:
+            func = COMMANDS[key][0]
+            try:
+                return func(argv[n:])
+            except HfFairError as e:
+                print(f"error: {e}", file=sys.stderr)
+                return 2
+            except KeyboardInterrupt:
+                print("interrupted; re-run the same command to resume", file=sys.stderr)
+                return 130
+    print(f"error: unknown command '{' '.join(argv[:2])}'\n\n{usage()}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

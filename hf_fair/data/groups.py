@@ -1,0 +1,134 @@
+"""GroupSpec: how a target label and a spurious attribute combine into groups.
+
+Group id g = label * n_attributes + attribute, so for binary label and attribute the groups
+are (0,0)=0, (0,1)=1, (1,0)=2, (1,1)=3 — the convention of group_DRO and SubpopBench.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Sequence
+
+import datasets
+
+from hf_fair.errors import HfFairError
+
+
+@dataclass(frozen=True)
+class GroupSpec:
+    """Names and columns that define the groups of a dataset.
+
+    target: name of the source column the label comes from (e.g. ``Blond_Hair``).
+    attribute: name of the source column the spurious attribute comes from (e.g. ``Male``).
+    label_names / attribute_names: human names, index = class id.
+    majority_attribute: for each label, the attribute that dominates it in biased data;
+        ``None`` means "infer from the training split".
+    prompt_template: how a generator describes a group; ``{label}`` and ``{attribute}`` are
+        replaced by the names (overridable per dataset).
+    """
+
+    target: str
+    attribute: str
+    label_names: tuple[str, ...]
+    attribute_names: tuple[str, ...]
+    majority_attribute: tuple[int, ...] | None = None
+    prompt_template: str = "a photo of a {attribute} {label}"
+    description: str = ""
+    extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "label_names", tuple(self.label_names))
+        object.__setattr__(self, "attribute_names", tuple(self.attribute_names))
+        if len(self.label_names) < 2:
+            raise HfFairError(f"GroupSpec needs at least 2 label names, got {list(self.label_names)}")
+        if len(self.attribute_names) < 2:
+            raise HfFairError(
+                f"GroupSpec needs at least 2 attribute names, got {list(self.attribute_names)}"
+            )
+        if self.majority_attribute is not None:
+            maj = tuple(int(m) for m in self.majority_attribute)
+            if len(maj) != self.n_labels or any(not 0 <= m < self.n_attributes for m in maj):
+                raise HfFairError(
+                    f"majority_attribute must give one attribute id in [0, {self.n_attributes}) "
+                    f"per label ({self.n_labels} labels), got {list(maj)}"
+                )
+            object.__setattr__(self, "majority_attribute", maj)
+
+    @property
+    def n_labels(self) -> int:
+        return len(self.label_names)
+
+    @property
+    def n_attributes(self) -> int:
+        return len(self.attribute_names)
+
+    @property
+    def n_groups(self) -> int:
+        return self.n_labels * self.n_attributes
+
+    def group_id(self, label: int, attribute: int) -> int:
+        return int(label) * self.n_attributes + int(attribute)
+
+    def split_group(self, group: int) -> tuple[int, int]:
+        """Inverse of :meth:`group_id`: (label, attribute)."""
+        return divmod(int(group), self.n_attributes)
+
+    @property
+    def group_names(self) -> tuple[str, ...]:
+        return tuple(
+            f"{self.label_names[y]}|{self.attribute_names[a]}"
+            for y in range(self.n_labels)
+            for a in range(self.n_attributes)
+        )
+
+    def group_prompt(self, group: int, template: str | None = None) -> str:
+        y, a = self.split_group(group)
+        return (template or self.prompt_template).format(
+            label=self.label_names[y], attribute=self.attribute_names[a]
+        )
+
+    def features(self, extra: dict | None = None) -> datasets.Features:
+        """The standard features of a group-annotated dataset, plus the source's other columns."""
+        feats = {
+            "image": datasets.Image(),
+            "label": datasets.ClassLabel(names=list(self.label_names)),
+            "attribute": datasets.ClassLabel(names=list(self.attribute_names)),
+            "group": datasets.ClassLabel(names=list(self.group_names)),
+        }
+        feats.update(extra or {})
+        return datasets.Features(feats)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["label_names"] = list(self.label_names)
+        d["attribute_names"] = list(self.attribute_names)
+        d["majority_attribute"] = None if self.majority_attribute is None else list(self.majority_attribute)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "GroupSpec":
+        return cls(**d)
+
+    @classmethod
+    def from_features(cls, features: datasets.Features, **kwargs) -> "GroupSpec":
+        """Recover a spec from a DatasetDict made by hf-fair (label/attribute ClassLabels)."""
+        for col in ("label", "attribute"):
+            if col not in features or not isinstance(features[col], datasets.ClassLabel):
+                raise HfFairError(
+                    f"dataset has no ClassLabel column '{col}' (columns: {sorted(features)}); "
+                    "load it with hf_fair.data.load_group_dataset or add label/attribute columns"
+                )
+        return cls(
+            target=kwargs.pop("target", "label"),
+            attribute=kwargs.pop("attribute", "attribute"),
+            label_names=features["label"].names,
+            attribute_names=features["attribute"].names,
+            **kwargs,
+        )
+
+
+SPEC_KEY = "hf_fair_group_spec"
+
+
+def group_ids(spec: GroupSpec, labels: Sequence[int], attributes: Sequence[int]) -> list[int]:
+    return [spec.group_id(y, a) for y, a in zip(labels, attributes)]
