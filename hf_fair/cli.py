@@ -72,6 +72,18 @@ def cmd_data_export(argv: list[str]) -> int:
     return 0
 
 
+def cmd_base_sample(argv: list[str]) -> int:
+    from hf_fair.diffusion.sample_cli import main as sample_main
+
+    return sample_main(argv)
+
+
+def cmd_classify(argv: list[str]) -> int:
+    from hf_fair.classify.cli import main as classify_main
+
+    return classify_main(argv)
+
+
 def cmd_demo(argv: list[str]) -> int:
     from hf_fair.demo import main as demo_main
 
@@ -81,6 +93,8 @@ def cmd_demo(argv: list[str]) -> int:
 COMMANDS: dict[tuple[str, ...], tuple[Callable[[list[str]], int], str]] = {
     ("data", "describe"): (cmd_data_describe, "print group counts per split"),
     ("data", "export"): (cmd_data_export, "save a (re-biased) group dataset with its card"),
+    ("base", "sample"): (cmd_base_sample, "sample an image grid from a text-to-image base"),
+    ("classify",): (cmd_classify, "train a timm classifier (pretrain / finetune) with a robust objective"),
     ("demo",): (cmd_demo, "run the embedded default end to end and print the results table"),
 }
 
