@@ -1,0 +1,71 @@
+"""Model card for a trained classifier, with worst-group accuracy as an eval result."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+_TEMPLATE = """---
+{{ card_data }}
+---
+
+# {{ model_name }}
+
+A timm image classifier trained with [hf-fair]: objective **{{ objective }}**, stage **{{ stage }}**{% if scope %} (finetune scope: {{ scope }}){% endif %}, seed {{ seed }}.
+
+- Dataset: {{ dataset }}{% if severity %} at bias severity {{ severity }}{% endif %}
+- Model selection: {{ rule }} (selected epoch {{ epoch }})
+
+| split | worst-group acc | balanced acc | average acc |
+|---|---:|---:|---:|
+{% for row in rows %}| {{ row.split }} | {{ row.wga }} | {{ row.bal }} | {{ row.avg }} |
+{% endfor %}
+
+Load it with `timm.create_model("local-dir:<this folder>")` or `timm.create_model("hf-hub:<repo>")`.
+"""
+
+
+def write_model_card(folder: Path, metrics: dict, data_args, args) -> None:
+    splits = metrics.get("splits", {})
+    rows = [
+        {"split": s, "wga": f"{m['worst_group_acc'] * 100:.1f}", "bal": f"{m['balanced_acc'] * 100:.1f}", "avg": f"{m['average_acc'] * 100:.1f}"}
+        for s, m in splits.items()
+    ]
+    evals = []
+    if "test" in splits:
+        for key, name in (("worst_group_acc", "worst-group accuracy"), ("balanced_acc", "balanced accuracy"), ("average_acc", "accuracy")):
+            evals.append(
+                EvalResult(
+                    task_type="image-classification",
+                    dataset_type=data_args.dataset,
+                    dataset_name=f"{data_args.dataset}" + (f" (severity {data_args.severity})" if data_args.severity else ""),
+                    dataset_split="test",
+                    metric_type=key,
+                    metric_name=name,
+                    metric_value=round(splits["test"][key], 4),
+                )
+            )
+    name = f"hf-fair-{data_args.dataset}-{args.objective}"
+    card_data = ModelCardData(
+        library_name="timm",
+        tags=["image-classification", "timm", "hf-fair", "group-robustness"],
+        model_name=name,
+        eval_results=evals or None,
+        license="apache-2.0",
+    )
+    card = ModelCard.from_template(
+        card_data,
+        template_str=_TEMPLATE,
+        model_name=name,
+        objective=args.objective,
+        stage=args.stage,
+        scope=args.finetune_scope if args.stage == "finetune" else None,
+        seed=args.seed,
+        dataset=data_args.dataset,
+        severity=data_args.severity,
+        rule=metrics.get("selection_rule"),
+        epoch=metrics.get("selected_epoch"),
+        rows=rows,
+    )
+    card.save(str(folder / "README.md"))

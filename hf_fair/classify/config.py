@@ -1,0 +1,57 @@
+"""Configuration of one classifier run (parsed with HfArgumentParser, flags or YAML)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+OBJECTIVES = ("erm", "reweight", "resample", "groupdro", "jtt", "dfr")
+STAGES = ("train", "pretrain", "finetune")
+SCOPES = ("full", "last_layer")
+SELECTIONS = ("val_worst_group", "val_worst_class", "val_average", "oracle", "last")
+
+
+@dataclass
+class ClassifierArguments:
+    output_dir: str = field(default=None, metadata={"help": "run folder (checkpoint, metrics.json, config, log)"})
+    model: str = field(default="resnet18", metadata={"help": "timm model name"})
+    pretrained: bool = field(default=False, metadata={"help": "start from timm's ImageNet weights (needs the Hub or its cache)"})
+    stage: str = field(default="train", metadata={"help": f"one of {list(STAGES)}"})
+    init: str | None = field(default=None, metadata={"help": "finetune: checkpoint folder (timm HF format) to start from"})
+    finetune_scope: str = field(default="last_layer", metadata={"help": "finetune: 'last_layer' (the paper) or 'full' (FFR)"})
+    reinit_head: bool = field(default=False, metadata={"help": "finetune: new classifier head when --init has another number of classes"})
+    objective: str = field(default="erm", metadata={"help": f"one of {list(OBJECTIVES)}"})
+    epochs: int = field(default=20, metadata={"help": "training epochs"})
+    max_steps: int | None = field(default=None, metadata={"help": "stop after this many optimizer steps (smoke runs)"})
+    batch_size: int = field(default=64, metadata={"help": "per-process training batch size"})
+    eval_batch_size: int = field(default=256, metadata={"help": "per-process evaluation batch size"})
+    learning_rate: float = field(default=0.05, metadata={"help": "peak learning rate"})
+    weight_decay: float = field(default=5e-4, metadata={"help": "weight decay"})
+    optimizer: str = field(default="sgd", metadata={"help": "sgd (momentum 0.9) or adamw"})
+    warmup_epochs: float = field(default=0.0, metadata={"help": "linear warm-up before the cosine schedule"})
+    image_size: int | None = field(default=None, metadata={"help": "input resolution; default: the dataset's"})
+    augment: bool = field(default=True, metadata={"help": "random-resized-crop augmentation while training"})
+    hflip: float = field(default=0.0, metadata={"help": "horizontal flip probability (0 for digits/text)"})
+    seed: int = field(default=0, metadata={"help": "training seed"})
+    selection: str = field(default="val_worst_group", metadata={"help": f"model selection: {list(SELECTIONS)}"})
+    groupdro_eta: float = field(default=0.01, metadata={"help": "Group-DRO step size for the group weights"})
+    groupdro_c: float = field(default=0.0, metadata={"help": "Group-DRO generalisation adjustment C (adds C/sqrt(n_g))"})
+    jtt_epochs: int = field(default=2, metadata={"help": "JTT: epochs of the identification (ERM) model"})
+    jtt_lambda: float = field(default=20.0, metadata={"help": "JTT: upsampling factor of the error set"})
+    dfr_repeats: int = field(default=10, metadata={"help": "DFR: group-balanced subsamples averaged"})
+    mixed_precision: str = field(default="auto", metadata={"help": "auto (bf16/fp16 on GPU, fp32 on CPU), no, fp16, bf16"})
+    num_workers: int = field(default=0, metadata={"help": "DataLoader workers"})
+    overwrite: bool = field(default=False, metadata={"help": "start over in a run folder made with another config"})
+    push_to_hub: str | None = field(default=None, metadata={"help": "publish the selected model to this Hub repo"})
+    eval_every: int = field(default=1, metadata={"help": "evaluate every N epochs (and always at the end)"})
+
+    def __post_init__(self):
+        checks = {"stage": STAGES, "objective": OBJECTIVES, "finetune_scope": SCOPES, "selection": SELECTIONS, "optimizer": ("sgd", "adamw")}
+        for name, allowed in checks.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"--{name} '{getattr(self, name)}' is not one of {list(allowed)}")
+        if self.mixed_precision not in ("auto", "no", "fp16", "bf16"):
+            raise ValueError(f"--mixed_precision '{self.mixed_precision}' is not one of auto, no, fp16, bf16")
+        if self.stage == "finetune" and not self.init:
+            raise ValueError("--stage finetune needs --init <checkpoint folder>")
+        if self.epochs < 1:
+            raise ValueError("--epochs must be >= 1")

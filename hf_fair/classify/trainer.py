@@ -1,0 +1,425 @@
+"""The accelerate training loop: one run = one model, one objective, one seed.
+
+Outputs in ``output_dir``: ``model/`` (selected checkpoint in timm's HF format + model card),
+``metrics.json`` (per-epoch history, selected epoch, per-group accuracies for every split),
+``config.json`` (config + versions), ``train.log``, and ``state/`` (last epoch, for resuming).
+Re-running the same command resumes after the last finished epoch; a finished run is not redone.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+import math
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from tqdm.auto import tqdm
+
+from hf_fair.classify import models
+from hf_fair.classify.config import ClassifierArguments
+from hf_fair.classify.data import build_transforms, dataset_resolution, make_loader
+from hf_fair.classify.objectives import JTT, Objective, make_objective
+from hf_fair.data import DataArguments, load_group_dataset, spec_of
+from hf_fair.errors import HfFairError
+from hf_fair.io_utils import write_json
+from hf_fair.metrics import group_metrics
+
+logger = logging.getLogger("hf_fair.classify")
+# Settings that do not change results: a run may be resumed with other values.
+_NON_RESULT_KEYS = {"output_dir", "overwrite", "push_to_hub", "num_workers", "eval_batch_size"}
+
+
+def fingerprint(args: ClassifierArguments, data_args: DataArguments) -> str:
+    cfg = {k: v for k, v in asdict(args).items() if k not in _NON_RESULT_KEYS}
+    cfg["data"] = asdict(data_args)
+    return hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def versions() -> dict:
+    import accelerate
+    import datasets
+    import timm
+
+    import hf_fair
+
+    return {"hf_fair": hf_fair.__version__, "torch": torch.__version__, "timm": timm.__version__, "accelerate": accelerate.__version__, "datasets": datasets.__version__}
+
+
+def resolve_mixed_precision(choice: str) -> str:
+    if choice != "auto":
+        return choice
+    if torch.cuda.is_available():
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "no"
+
+
+SELECT_KEY = {
+    "val_worst_group": ("validation", "worst_group_acc"),
+    "val_worst_class": ("validation", "worst_class_acc"),
+    "val_average": ("validation", "average_acc"),
+    "oracle": ("test", "worst_group_acc"),
+}
+
+
+@torch.no_grad()
+def predict(model, loader, accelerator, features: bool = False):
+    """Predictions (and optionally pooled features) over a whole split, gathered across
+    processes exactly once per example (``gather_for_metrics`` drops the padding)."""
+    model.eval()
+    preds, labels, groups, idxs, feats = [], [], [], [], []
+    for x, y, g, idx in loader:
+        if features:
+            f = models.forward_features(accelerator.unwrap_model(model), x)
+            logits = accelerator.unwrap_model(model).get_classifier()(f)
+            f = accelerator.gather_for_metrics(f.float().contiguous())
+            feats.append(f.cpu())
+        else:
+            logits = model(x)
+        p, y, g, idx = accelerator.gather_for_metrics((logits.argmax(1), y, g, idx))
+        preds.append(p.cpu())
+        labels.append(y.cpu())
+        groups.append(g.cpu())
+        idxs.append(idx.cpu())
+    out = {
+        "pred": torch.cat(preds).numpy(),
+        "label": torch.cat(labels).numpy(),
+        "group": torch.cat(groups).numpy(),
+        "index": torch.cat(idxs).numpy(),
+    }
+    if features:
+        out["features"] = torch.cat(feats).numpy()
+    return out
+
+
+class ClassifierRun:
+    def __init__(self, args: ClassifierArguments, data_args: DataArguments, dsd=None):
+        if not args.output_dir:
+            raise HfFairError("--output_dir is required: the run folder")
+        self.args, self.data_args = args, data_args
+        self.out = Path(args.output_dir)
+        self.accelerator = Accelerator(mixed_precision=resolve_mixed_precision(args.mixed_precision))
+        self.fp = fingerprint(args, data_args)
+        self.dsd = dsd
+
+    # ---------------------------------------------------------------- setup
+    def _check_folder(self) -> dict | None:
+        """Return finished metrics when this exact run is already done."""
+        cfg_file = self.out / "config.json"
+        if cfg_file.is_file():
+            old = json.loads(cfg_file.read_text()).get("fingerprint")
+            if old != self.fp:
+                if not self.args.overwrite:
+                    raise HfFairError(
+                        f"run folder '{self.out}' holds a run with another config; choose another "
+                        "--output_dir or pass --overwrite true to start over"
+                    )
+                if self.accelerator.is_main_process:
+                    shutil.rmtree(self.out)
+                self.accelerator.wait_for_everyone()
+            elif (self.out / "metrics.json").is_file():
+                done = json.loads((self.out / "metrics.json").read_text())
+                if done.get("finished"):
+                    return done
+        return None
+
+    def _log_to_file(self):
+        if self.accelerator.is_main_process:
+            self.out.mkdir(parents=True, exist_ok=True)
+            handler = logging.FileHandler(self.out / "train.log")
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+            logger.addHandler(handler)
+            logger.setLevel(logging.INFO)
+            self._handler = handler
+
+    def _build_model(self, n_classes: int):
+        a = self.args
+        if a.stage == "finetune":
+            model = models.load_checkpoint(a.init, n_classes, a.reinit_head)
+            if a.finetune_scope == "last_layer":
+                models.freeze_backbone(model)
+        else:
+            model = models.create_model(a.model, n_classes, a.pretrained)
+        return model
+
+    def _optimizer(self, model, steps_per_epoch: int, epochs: int):
+        a = self.args
+        params = [p for p in model.parameters() if p.requires_grad]
+        if a.optimizer == "sgd":
+            opt = torch.optim.SGD(params, lr=a.learning_rate, momentum=0.9, weight_decay=a.weight_decay)
+        else:
+            opt = torch.optim.AdamW(params, lr=a.learning_rate, weight_decay=a.weight_decay)
+        total = max(1, steps_per_epoch * epochs)
+        warm = int(a.warmup_epochs * steps_per_epoch)
+
+        def lr_lambda(step):
+            if step < warm:
+                return (step + 1) / warm
+            t = (step - warm) / max(1, total - warm)
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+
+        return opt, torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda)
+
+    # ---------------------------------------------------------------- loops
+    def _train_epoch(self, model, loader, optimizer, scheduler, objective: Objective, epoch: int, step: int):
+        acc = self.accelerator
+        model.train()
+        if self.args.stage == "finetune" and self.args.finetune_scope == "last_layer":
+            model.eval()  # frozen features: batch-norm statistics stay as pretrained
+        total, n = 0.0, 0
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{self.args.epochs}", disable=not acc.is_local_main_process, leave=False)
+        for x, y, g, _ in bar:
+            with acc.autocast():
+                logits = model(x)
+            loss = objective.loss(logits, y, g if (g >= 0).all() else None)
+            if not torch.isfinite(loss):
+                raise HfFairError(
+                    f"loss became {loss.item()} at epoch {epoch + 1}, step {step}; stopped. The last good "
+                    f"checkpoint is kept in '{self.out / 'state'}'. Lower --learning_rate or check the data"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            acc.backward(loss)
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            total += loss.item() * len(y)
+            n += len(y)
+            bar.set_postfix(loss=f"{total / max(n, 1):.4f}")
+            if self.args.max_steps is not None and step >= self.args.max_steps:
+                break
+        return total / max(n, 1), step
+
+    def _evaluate(self, model, loaders, spec) -> dict:
+        out = {}
+        for split, loader in loaders.items():
+            r = predict(model, loader, self.accelerator)
+            m = group_metrics(r["pred"], r["label"], r["group"], spec.n_groups, spec.n_attributes)
+            m["n"] = int(len(r["pred"]))
+            out[split] = m
+        return out
+
+    def _jtt_identify(self, objective: JTT, train, train_tf, eval_tf, n_classes):
+        """Train the identification model (ERM, a few epochs) and mark its training errors."""
+        a, acc = self.args, self.accelerator
+        set_seed(a.seed + 7919)
+        ident = self._build_model(n_classes)
+        loader = make_loader(train, train_tf, a.batch_size, True, a.seed + 7919, a.num_workers)
+        opt, sched = self._optimizer(ident, len(loader), objective.epochs)
+        ident, opt, loader = acc.prepare(ident, opt, loader)
+        step = 0
+        erm = make_objective(type("A", (), {"objective": "erm"})())
+        for e in range(objective.epochs):
+            _, step = self._train_epoch(ident, loader, opt, sched, erm, e, step)
+        ev = acc.prepare(make_loader(train, eval_tf, a.eval_batch_size, False, 0, a.num_workers))
+        r = predict(ident, ev, acc)
+        errors = np.zeros(len(train), dtype=bool)
+        errors[r["index"]] = r["pred"] != r["label"]
+        objective.set_error_set(errors)
+        logger.info("JTT: identification model errs on %d of %d training examples", errors.sum(), len(errors))
+
+    # ---------------------------------------------------------------- main
+    def run(self) -> dict:
+        a, acc = self.args, self.accelerator
+        done = self._check_folder()
+        if done is not None:
+            logger.info("run in '%s' is already finished; nothing to do", self.out)
+            return done
+        self._log_to_file()
+        set_seed(a.seed)
+        dsd = self.dsd if self.dsd is not None else load_group_dataset(self.data_args)[0]
+        if "train" not in dsd:
+            raise HfFairError(f"the dataset has no 'train' split (splits: {list(dsd)})")
+        train = dsd["train"]
+        has_groups = "group" in train.column_names
+        if not has_groups and a.objective != "erm" and a.objective != "jtt":
+            raise HfFairError(
+                f"objective '{a.objective}' needs group annotations, but the training data has no 'group' "
+                "column; load it with hf_fair.data or use --objective erm"
+            )
+        spec = spec_of(dsd) if has_groups else None
+        n_classes = train.features["label"].num_classes
+        eval_splits = [s for s in ("validation", "test") if s in dsd]
+        if a.selection.startswith("val_") and "validation" not in dsd:
+            raise HfFairError(f"--selection {a.selection} needs a 'validation' split; use --selection last")
+        if a.objective == "dfr" and "validation" not in dsd:
+            raise HfFairError("--objective dfr refits the last layer on the 'validation' split, which this dataset lacks")
+
+        model = self._build_model(n_classes)
+        size = a.image_size or dataset_resolution(train)
+        train_tf, eval_tf = build_transforms(model, size, a.augment, a.hflip)
+        objective = make_objective(a)
+        objective.setup(
+            np.asarray(train["label"]), np.asarray(train["group"]) if has_groups else None, spec.n_groups if spec else n_classes
+        )
+        write_json_main = acc.is_main_process
+        if write_json_main:
+            write_json(self.out / "config.json", {"fingerprint": self.fp, "classifier": asdict(a), "data": asdict(self.data_args), "versions": versions()})
+
+        state_file = self.out / "state" / "checkpoint.pt"
+        start_epoch, step, history, best = 0, 0, [], None
+        resume = torch.load(state_file, map_location="cpu", weights_only=False) if state_file.is_file() else None
+        if resume is not None:
+            model.load_state_dict(resume["model"])
+            objective.load_state_dict(resume["objective"])
+            start_epoch, step, history, best = resume["epoch"], resume["step"], resume["history"], resume["best"]
+            logger.info("resuming '%s' after epoch %d", self.out, start_epoch)
+        elif isinstance(objective, JTT):
+            self._jtt_identify(objective, train, train_tf, eval_tf, n_classes)
+
+        steps_per_epoch = math.ceil(len(train) / (a.batch_size * acc.num_processes))
+        optimizer, scheduler = self._optimizer(model, steps_per_epoch, a.epochs)
+        if resume is not None:
+            optimizer.load_state_dict(resume["optimizer"])
+            scheduler.load_state_dict(resume["scheduler"])
+        model, optimizer = acc.prepare(model, optimizer)
+        eval_loaders = {s: acc.prepare(make_loader(dsd[s], eval_tf, a.eval_batch_size, False, 0, a.num_workers)) for s in eval_splits}
+
+        stopped_early = False
+        for epoch in range(start_epoch, a.epochs):
+            set_seed(a.seed * 1000 + epoch)  # each epoch's shuffling/augmentation independent of resumes
+            loader = acc.prepare(make_loader(train, train_tf, a.batch_size, True, a.seed * 1000 + epoch, a.num_workers, objective.sample_weights()))
+            train_loss, step = self._train_epoch(model, loader, optimizer, scheduler, objective, epoch, step)
+            last = epoch == a.epochs - 1 or (a.max_steps is not None and step >= a.max_steps)
+            record = {"epoch": epoch + 1, "step": step, "train_loss": train_loss}
+            if (epoch + 1) % a.eval_every == 0 or last:
+                record.update(self._evaluate(model, eval_loaders, spec) if spec else {})
+                score = self._score(record)
+                if best is None or score > best["score"] or a.selection == "last":
+                    best = {"epoch": epoch + 1, "score": score}
+                    self._save_model(model, self.out / "best")
+                logger.info("epoch %d: loss %.4f %s", epoch + 1, train_loss, self._summary(record))
+            history.append(record)
+            self._save_state(model, optimizer, scheduler, objective, epoch + 1, step, history, best)
+            if last:
+                stopped_early = epoch < a.epochs - 1
+                break
+
+        return self._finish(model, dsd, spec, history, best, eval_tf, stopped_early)
+
+    def _score(self, record: dict) -> float:
+        sel = self.args.selection
+        if sel == "last":
+            return float(record["epoch"])
+        split, key = SELECT_KEY[sel]
+        return float(record.get(split, {}).get(key) or 0.0)
+
+    @staticmethod
+    def _summary(record: dict) -> str:
+        parts = []
+        for split in ("validation", "test"):
+            if split in record:
+                parts.append(f"{split} wga {record[split]['worst_group_acc']:.3f} avg {record[split]['average_acc']:.3f}")
+        return " | ".join(parts)
+
+    def _save_model(self, model, directory: Path):
+        self.accelerator.wait_for_everyone()
+        if self.accelerator.is_main_process:
+            tmp = directory.with_name(directory.name + ".tmp")
+            shutil.rmtree(tmp, ignore_errors=True)
+            models.save_checkpoint(self.accelerator.unwrap_model(model), tmp)
+            shutil.rmtree(directory, ignore_errors=True)
+            tmp.rename(directory)
+
+    def _save_state(self, model, optimizer, scheduler, objective, epoch, step, history, best):
+        self.accelerator.wait_for_everyone()
+        if self.accelerator.is_main_process:
+            state_dir = self.out / "state"
+            state_dir.mkdir(parents=True, exist_ok=True)
+            payload = {
+                "model": self.accelerator.unwrap_model(model).state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "objective": objective.state_dict(),
+                "epoch": epoch,
+                "step": step,
+                "history": history,
+                "best": best,
+            }
+            tmp = state_dir / "checkpoint.pt.tmp"
+            torch.save(payload, tmp)
+            tmp.replace(state_dir / "checkpoint.pt")
+
+    def _finish(self, model, dsd, spec, history, best, eval_tf, stopped_early) -> dict:
+        a, acc = self.args, self.accelerator
+        acc.wait_for_everyone()
+        selected = models.load_checkpoint(self.out / "best", dsd["train"].features["label"].num_classes, False)
+        dfr_report = None
+        if a.objective == "dfr":
+            selected, dfr_report = self._dfr(selected, dsd, spec, eval_tf)
+        selected = acc.prepare(selected)
+        final = {}
+        if spec is not None:
+            loaders = {s: acc.prepare(make_loader(dsd[s], eval_tf, a.eval_batch_size, False, 0, a.num_workers)) for s in dsd}
+            final = self._evaluate(selected, loaders, spec)
+        metrics = {
+            "finished": True,
+            "selection": a.selection,
+            "selection_rule": _rule_text(a.selection),
+            "selected_epoch": best["epoch"] if best else None,
+            "objective": a.objective,
+            "stage": a.stage,
+            "finetune_scope": a.finetune_scope if a.stage == "finetune" else None,
+            "seed": a.seed,
+            "model": a.model if a.stage != "finetune" else f"init:{a.init}",
+            "group_names": list(spec.group_names) if spec else None,
+            "splits": final,
+            "history": history,
+            "stopped_at_max_steps": stopped_early,
+            "dfr": dfr_report,
+        }
+        if acc.is_main_process:
+            model_dir = self.out / "model"
+            tmp = self.out / "model.tmp"
+            shutil.rmtree(tmp, ignore_errors=True)
+            models.save_checkpoint(acc.unwrap_model(selected), tmp)
+            from hf_fair.classify.card import write_model_card
+
+            write_model_card(tmp, metrics, self.data_args, a)
+            shutil.rmtree(model_dir, ignore_errors=True)
+            tmp.rename(model_dir)
+            write_json(self.out / "metrics.json", metrics)
+            if hasattr(self, "_handler"):
+                logger.info("finished: %s", self._summary(final))
+                logger.removeHandler(self._handler)
+                self._handler.close()
+        acc.wait_for_everyone()
+        if a.push_to_hub and acc.is_main_process:
+            from hf_fair.hub import publish_folder
+
+            publish_folder(self.out / "model", a.push_to_hub, repo_type="model")
+        return metrics
+
+    def _dfr(self, model, dsd, spec, eval_tf):
+        from hf_fair.classify.dfr import refit_last_layer, set_head
+
+        a, acc = self.args, self.accelerator
+        prepared = acc.prepare(model)
+        loader = acc.prepare(make_loader(dsd["validation"], eval_tf, a.eval_batch_size, False, 0, a.num_workers))
+        r = predict(prepared, loader, acc, features=True)
+        w, b, report = refit_last_layer(
+            r["features"], r["label"], r["group"], dsd["train"].features["label"].num_classes, spec.n_groups, a.dfr_repeats, a.seed
+        )
+        model = acc.unwrap_model(prepared)
+        set_head(model, w, b)
+        return model, report
+
+
+def _rule_text(selection: str) -> str:
+    return {
+        "val_worst_group": "epoch with the highest worst-group accuracy on the validation split",
+        "val_worst_class": "epoch with the highest worst-class accuracy on the validation split",
+        "val_average": "epoch with the highest average accuracy on the validation split",
+        "oracle": "epoch with the highest worst-group accuracy on the TEST split (oracle, reference only)",
+        "last": "last epoch",
+    }[selection]
+
+
+def train_classifier(args: ClassifierArguments, data_args: DataArguments, dsd=None) -> dict:
+    return ClassifierRun(args, data_args, dsd).run()

@@ -1,0 +1,241 @@
+"""Classifier training: objectives, stages, outputs, resume, bad input."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from hf_fair import HfFairError
+from hf_fair.classify.config import ClassifierArguments
+from hf_fair.classify.objectives import ERM, JTT, GroupDRO, Resample, Reweight
+from hf_fair.classify.trainer import train_classifier
+from hf_fair.data import DataArguments, load_group_dataset
+
+FAST = dict(model="resnet10t", epochs=2, batch_size=64, learning_rate=0.02, eval_batch_size=512)
+
+
+@pytest.fixture(scope="module")
+def small_digits():
+    """colored-digits at severity 0.95, subsampled for speed (all four groups kept)."""
+    dsd, _ = load_group_dataset(dataset="colored-digits", severity=0.95)
+    return type(dsd)({s: d.shuffle(seed=0).select(range(min(len(d), 128))) for s, d in dsd.items()})
+
+
+def data_args():
+    return DataArguments(dataset="colored-digits", severity=0.95)
+
+
+# ----------------------------------------------------------------- objectives
+def test_reweight_weights_inverse_group_size():
+    obj = Reweight()
+    groups = np.array([0] * 90 + [1] * 10)
+    obj.setup(np.zeros(100, dtype=int), groups, 2)
+    w = obj.weights.numpy()
+    assert w[1] / w[0] == pytest.approx(9.0)
+    assert (w[groups].mean()) == pytest.approx(1.0)
+
+
+def test_resample_balances_groups():
+    obj = Resample()
+    groups = np.array([0] * 90 + [1] * 10)
+    obj.setup(np.zeros(100, dtype=int), groups, 2)
+    w = obj.sample_weights()
+    assert w[groups == 0].sum() == pytest.approx(w[groups == 1].sum())
+
+
+def test_groupdro_upweights_worst_group():
+    obj = GroupDRO(eta=0.5)
+    groups = np.array([0, 0, 1, 1])
+    obj.setup(np.zeros(4, dtype=int), groups, 2)
+    logits = torch.tensor([[5.0, -5.0], [5.0, -5.0], [-1.0, 1.0], [-1.0, 1.0]])
+    y = torch.zeros(4, dtype=torch.long)
+    g = torch.tensor(groups)
+    losses = torch.nn.functional.cross_entropy(logits, y, reduction="none")
+    loss = obj.loss(logits, y, g)
+    l0, l1 = losses[:2].mean(), losses[2:].mean()
+    q = torch.softmax(torch.tensor([0.5 * l0, 0.5 * l1]), 0)
+    assert obj.q[1] > obj.q[0]
+    assert torch.allclose(obj.q, q, atol=1e-5)
+    assert loss.item() == pytest.approx((q[0] * l0 + q[1] * l1).item(), rel=1e-5)
+
+
+def test_groupdro_generalisation_adjustment_favors_small_groups():
+    obj = GroupDRO(eta=1.0, c=2.0)
+    obj.setup(np.zeros(104, dtype=int), np.array([0] * 100 + [1] * 4), 2)
+    logits = torch.zeros(2, 2)
+    obj.loss(logits, torch.zeros(2, dtype=torch.long), torch.tensor([0, 1]))
+    assert obj.q[1] > obj.q[0]  # equal losses, but C/sqrt(4) > C/sqrt(100)
+
+
+def test_jtt_upsamples_errors():
+    obj = JTT(epochs=1, lam=5)
+    obj.setup(np.zeros(4, dtype=int), None, 2)
+    obj.set_error_set(np.array([True, False, False, True]))
+    assert obj.sample_weights().tolist() == [5.0, 1.0, 1.0, 5.0]
+    again = JTT()
+    again.load_state_dict(obj.state_dict())
+    assert again.errors.tolist() == obj.errors.tolist()
+
+
+def test_group_objective_needs_groups():
+    with pytest.raises(HfFairError, match="needs group annotations"):
+        GroupDRO().setup(np.zeros(3, dtype=int), None, 2)
+    ERM().setup(np.zeros(3, dtype=int), None, 2)  # fine
+
+
+# ----------------------------------------------------------------- training runs
+@pytest.mark.parametrize("objective", ["erm", "groupdro", "resample", "reweight", "jtt", "dfr"])
+def test_objectives_train_and_write_outputs(tmp_path, small_digits, objective):
+    args = ClassifierArguments(output_dir=str(tmp_path / objective), objective=objective, jtt_epochs=1, dfr_repeats=2, **FAST)
+    m = train_classifier(args, data_args(), dsd=small_digits)
+    out = tmp_path / objective
+    assert m["finished"] and m["selection"] == "val_worst_group"
+    assert set(m["splits"]) == {"train", "validation", "test"}
+    for split, sm in m["splits"].items():
+        assert sm["n"] == len(small_digits[split])
+        assert set(sm["per_group_acc"]) == {"0", "1", "2", "3"}
+    assert len(m["history"]) == 2
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["splits"]["test"]["worst_group_acc"] == m["splits"]["test"]["worst_group_acc"]
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["classifier"]["objective"] == objective and "torch" in cfg["versions"]
+    assert (out / "train.log").read_text().count("epoch") >= 2
+    import timm
+
+    model = timm.create_model(f"local-dir:{out / 'model'}")
+    assert model.num_classes == 2
+    assert "worst_group_acc" in (out / "model" / "README.md").read_text()
+    if objective == "dfr":
+        assert m["dfr"]["C"] > 0
+
+
+def test_model_checkpoint_reproduces_metrics(tmp_path, small_digits):
+    """The saved model gives exactly the reported test metrics."""
+    import timm
+
+    from hf_fair.classify.data import build_transforms
+    from hf_fair.metrics import group_metrics
+
+    args = ClassifierArguments(output_dir=str(tmp_path / "r"), **FAST)
+    m = train_classifier(args, data_args(), dsd=small_digits)
+    model = timm.create_model(f"local-dir:{tmp_path / 'r' / 'model'}").eval()
+    _, tf = build_transforms(model, 32, False, 0.0)
+    test = small_digits["test"]
+    x = torch.stack([tf(ex["image"]) for ex in test])
+    with torch.no_grad():
+        pred = model(x).argmax(1).numpy()
+    gm = group_metrics(pred, test["label"], test["group"], 4)
+    assert gm["worst_group_acc"] == pytest.approx(m["splits"]["test"]["worst_group_acc"])
+
+
+def test_pretrain_then_finetune_last_layer(tmp_path, small_digits):
+    pre = ClassifierArguments(output_dir=str(tmp_path / "pre"), stage="pretrain", selection="last", **FAST)
+    train_classifier(pre, data_args(), dsd=small_digits)
+    ft = ClassifierArguments(
+        output_dir=str(tmp_path / "ft"), stage="finetune", init=str(tmp_path / "pre" / "model"), finetune_scope="last_layer", **FAST
+    )
+    m = train_classifier(ft, data_args(), dsd=small_digits)
+    assert m["finetune_scope"] == "last_layer"
+    import timm
+    from safetensors.torch import load_file
+
+    a = load_file(str(tmp_path / "pre" / "model" / "model.safetensors"))
+    b = load_file(str(tmp_path / "ft" / "model" / "model.safetensors"))
+    head = {k for k in a if k.startswith("fc.")}
+    assert head and all(torch.equal(a[k], b[k]) for k in a if k not in head and "num_batches" not in k)
+    assert any(not torch.equal(a[k], b[k]) for k in head)
+    assert timm.create_model(f"local-dir:{tmp_path / 'ft' / 'model'}").num_classes == 2
+
+
+def test_finetune_class_mismatch(tmp_path, small_digits):
+    import timm
+
+    from hf_fair.classify.models import save_checkpoint
+
+    save_checkpoint(timm.create_model("resnet10t", num_classes=5), tmp_path / "five")
+    ft = ClassifierArguments(output_dir=str(tmp_path / "ft"), stage="finetune", init=str(tmp_path / "five"), **FAST)
+    with pytest.raises(HfFairError, match="5 classes but the data has 2.*--reinit_head"):
+        train_classifier(ft, data_args(), dsd=small_digits)
+    ft.reinit_head, ft.output_dir = True, str(tmp_path / "ft2")
+    assert train_classifier(ft, data_args(), dsd=small_digits)["finished"]
+
+
+def test_resume_after_interruption_matches_uninterrupted(tmp_path, small_digits, monkeypatch):
+    from hf_fair.classify import trainer
+
+    full = train_classifier(ClassifierArguments(output_dir=str(tmp_path / "full"), **FAST), data_args(), dsd=small_digits)
+
+    calls = {"n": 0}
+    original = trainer.ClassifierRun._train_epoch
+
+    def interrupted(self, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return original(self, *a, **k)
+
+    monkeypatch.setattr(trainer.ClassifierRun, "_train_epoch", interrupted)
+    args = ClassifierArguments(output_dir=str(tmp_path / "cut"), **FAST)
+    with pytest.raises(KeyboardInterrupt):
+        train_classifier(args, data_args(), dsd=small_digits)
+    assert not (tmp_path / "cut" / "metrics.json").exists()
+    monkeypatch.setattr(trainer.ClassifierRun, "_train_epoch", original)
+    resumed = train_classifier(args, data_args(), dsd=small_digits)
+    assert resumed["splits"]["test"] == full["splits"]["test"]
+    assert [h["train_loss"] for h in resumed["history"]] == pytest.approx([h["train_loss"] for h in full["history"]])
+    # finished: a re-run does nothing and returns the same metrics
+    assert train_classifier(args, data_args(), dsd=small_digits) == resumed
+
+
+def test_other_config_in_run_folder_refused(tmp_path, small_digits):
+    train_classifier(ClassifierArguments(output_dir=str(tmp_path / "r"), **FAST), data_args(), dsd=small_digits)
+    other = ClassifierArguments(output_dir=str(tmp_path / "r"), **{**FAST, "learning_rate": 0.1})
+    with pytest.raises(HfFairError, match="another config.*--overwrite"):
+        train_classifier(other, data_args(), dsd=small_digits)
+
+
+def test_nan_loss_stops_and_keeps_checkpoint(tmp_path, small_digits, monkeypatch):
+    from hf_fair.classify import objectives
+
+    args = ClassifierArguments(output_dir=str(tmp_path / "nan"), **{**FAST, "epochs": 3})
+    real = objectives.ERM.loss
+    count = {"n": 0}
+
+    def poisoned(self, logits, y, group):
+        count["n"] += 1
+        loss = real(self, logits, y, group)
+        return loss * float("nan") if count["n"] > 5 else loss
+
+    monkeypatch.setattr(objectives.ERM, "loss", poisoned)
+    with pytest.raises(HfFairError, match="loss became nan.*last good checkpoint"):
+        train_classifier(args, data_args(), dsd=small_digits)
+    state = torch.load(tmp_path / "nan" / "state" / "checkpoint.pt", weights_only=False)
+    assert state["epoch"] == 1
+    assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+
+
+def test_group_objective_without_group_column(tmp_path, small_digits):
+    plain = type(small_digits)({s: d.remove_columns(["group"]) for s, d in small_digits.items()})
+    args = ClassifierArguments(output_dir=str(tmp_path / "g"), objective="groupdro", **FAST)
+    with pytest.raises(HfFairError, match="groupdro' needs group annotations"):
+        train_classifier(args, data_args(), dsd=plain)
+
+
+def test_unknown_model_suggests_names(tmp_path, small_digits):
+    args = ClassifierArguments(output_dir=str(tmp_path / "m"), **{**FAST, "model": "resnet51"})
+    with pytest.raises(HfFairError, match="unknown timm model 'resnet51'.*resnet50"):
+        train_classifier(args, data_args(), dsd=small_digits)
+
+
+def test_pretrained_offline_is_clear(tmp_path, small_digits):
+    args = ClassifierArguments(output_dir=str(tmp_path / "p"), pretrained=True, **FAST)
+    with pytest.raises(HfFairError, match="--pretrained false"):
+        train_classifier(args, data_args(), dsd=small_digits)
+
+
+def test_bad_flags():
+    with pytest.raises(ValueError, match="objective"):
+        ClassifierArguments(output_dir="x", objective="dro")
+    with pytest.raises(ValueError, match="--init"):
+        ClassifierArguments(output_dir="x", stage="finetune")
