@@ -200,6 +200,12 @@ class ClassifierRun:
         out = {}
         for split, loader in loaders.items():
             r = predict(model, loader, self.accelerator)
+            expected = len(loader.dataset)
+            if not np.array_equal(np.sort(r["index"]), np.arange(expected)):
+                raise RuntimeError(
+                    f"evaluation of '{split}' gathered {len(r['index'])} predictions for {expected} examples "
+                    "(duplicated or dropped samples across processes)"
+                )
             m = group_metrics(r["pred"], r["label"], r["group"], spec.n_groups, spec.n_attributes)
             m["n"] = int(len(r["pred"]))
             out[split] = m
