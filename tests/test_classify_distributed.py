@@ -1,4 +1,9 @@
-"""`accelerate launch --cpu --num_processes 2`: every evaluation example counted exactly once."""
+"""Two CPU processes: every evaluation example counted exactly once.
+
+accelerate 1.15's ``--cpu --num_processes 2`` starts a single process (multi-CPU goes through
+mpirun); ``--multi_gpu --num_processes 2`` starts torchrun, and the trainer's Accelerator falls
+back to CPU (gloo) when there is no GPU.
+"""
 
 import json
 import os
@@ -19,7 +24,7 @@ def test_two_processes_gather_each_example_once(tmp_path):
     small = type(dsd)({"train": dsd["train"].select(range(67)), "validation": dsd["validation"].select(range(51)), "test": dsd["test"].select(range(101))})
     small.save_to_disk(str(tmp_path / "data"))
     cmd = [
-        sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2", "--num_machines", "1",
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
         "--mixed_precision", "no", "--dynamo_backend", "no",
         str(REPO / "training_scripts" / "train_classifier.py"),
         "--dataset", str(tmp_path / "data"), "--model", "resnet10t", "--epochs", "1", "--batch_size", "16",

@@ -105,7 +105,11 @@ class ClassifierRun:
             raise HfFairError("--output_dir is required: the run folder")
         self.args, self.data_args = args, data_args
         self.out = Path(args.output_dir)
-        self.accelerator = Accelerator(mixed_precision=resolve_mixed_precision(args.mixed_precision))
+        # cpu=True without CUDA lets a torchrun launch (`accelerate launch --multi_gpu
+        # --num_processes 2`) form a gloo process group on CPU-only machines.
+        self.accelerator = Accelerator(
+            mixed_precision=resolve_mixed_precision(args.mixed_precision), cpu=not torch.cuda.is_available()
+        )
         self.fp = fingerprint(args, data_args)
         self.dsd = dsd
 
@@ -266,7 +270,7 @@ class ClassifierRun:
         )
         write_json_main = acc.is_main_process
         if write_json_main:
-            write_json(self.out / "config.json", {"fingerprint": self.fp, "classifier": asdict(a), "data": asdict(self.data_args), "versions": versions()})
+            write_json(self.out / "config.json", {"fingerprint": self.fp, "num_processes": acc.num_processes, "classifier": asdict(a), "data": asdict(self.data_args), "versions": versions()})
 
         state_file = self.out / "state" / "checkpoint.pt"
         start_epoch, step, history, best = 0, 0, [], None

@@ -1,0 +1,40 @@
+"""The generic rendered-digit corpus."""
+
+import numpy as np
+
+from hf_fair.diffusion.corpus import COLOR_NAMES, COLORS, corpus_dataset, prompt, render_batch
+from hf_fair.diffusion.tokenizer import DIGIT_WORDS
+
+
+def test_render_batch_is_deterministic_and_well_formed():
+    a, caps_a, specs_a = render_batch(np.random.default_rng(3), 64)
+    b, caps_b, _ = render_batch(np.random.default_rng(3), 64)
+    assert a.shape == (64, 32, 32, 3) and a.dtype == np.uint8
+    assert np.array_equal(a, b) and caps_a == caps_b
+    assert (a.reshape(64, -1).max(1) > 100).all()  # every image shows a stroke
+    corners = a[:, :2, :2].reshape(64, -1)
+    assert (corners < 40).mean() > 0.9  # black background
+    for cap, spec in zip(caps_a, specs_a):
+        if not cap:
+            continue
+        words = cap.split()
+        assert "digit" in words
+        assert spec.color in words or not any(c in words for c in COLOR_NAMES)
+        assert str(spec.digit) in words or DIGIT_WORDS[spec.digit] in words or words[-1] == "digit"
+
+
+def test_requested_digits_and_colours_and_hues():
+    colors = ["red", "green"] * 10
+    images, _, specs = render_batch(np.random.default_rng(0), 20, digits=list(range(10)) * 2, colors=colors)
+    assert [s.digit for s in specs] == list(range(10)) * 2
+    for im, c in zip(images, colors):
+        mean = im.reshape(-1, 3).astype(float).sum(0)
+        assert mean.argmax() == (0 if c == "red" else 1)
+    assert abs(COLORS["green"][0] - 1 / 3) < 1e-9 and COLORS["red"][0] == 0.0
+    assert prompt("red", 7) == "a red digit 7" and prompt("orange", 1) == "an orange digit 1"
+
+
+def test_corpus_dataset_view():
+    ds = corpus_dataset(12, seed=1)
+    assert len(ds) == 12 and ds[0]["image"].size == (32, 32)
+    assert set(ds.column_names) == {"image", "caption", "digit", "color"}

@@ -1,0 +1,85 @@
+"""Building, saving, loading and sampling tiny Stable Diffusion pipelines; the embedded base."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from diffusers import StableDiffusionPipeline
+
+from hf_fair.diffusion import EMBEDDED_PATH, load_base, resolve_base
+from hf_fair.diffusion.tiny_base import TEST_CONFIG, assemble_pipeline, build_components, save_pipeline
+from hf_fair.errors import HfFairError
+
+
+@pytest.fixture(scope="module")
+def tiny_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tiny") / "pipe"
+    parts = build_components(TEST_CONFIG, seed=0)
+    save_pipeline(assemble_pipeline(parts), folder)
+    return folder, parts
+
+
+@pytest.fixture(scope="module")
+def embedded():
+    return load_base("embedded")
+
+
+def test_build_save_load_round_trip(tiny_folder):
+    folder, parts = tiny_folder
+    index = json.loads((folder / "model_index.json").read_text())
+    assert index["_class_name"] == "StableDiffusionPipeline"
+    assert index["requires_safety_checker"] is False
+    assert all(f.suffix == ".safetensors" for f in folder.rglob("*.safetensors"))
+    assert not list(folder.rglob("*.bin"))
+    pipe = StableDiffusionPipeline.from_pretrained(str(folder), local_files_only=True)
+    assert pipe.safety_checker is None
+    for name in ("unet", "vae", "text_encoder"):
+        ours, loaded = getattr(parts, name).state_dict(), getattr(pipe, name).state_dict()
+        assert ours.keys() == loaded.keys()
+        assert all(torch.equal(ours[k], loaded[k]) for k in ours)
+    assert pipe.vae_scale_factor == 2
+    assert pipe.unet.config.sample_size == 16 and pipe.unet.config.in_channels == 4
+    # cross-attention only at the 8x8 level
+    assert pipe.unet.config.down_block_types == ["DownBlock2D", "CrossAttnDownBlock2D"]
+    assert pipe.unet.config.up_block_types == ["CrossAttnUpBlock2D", "UpBlock2D"]
+    ours = load_base(folder)
+    assert type(ours) is StableDiffusionPipeline
+    out = ours("a red digit 7", num_inference_steps=2, generator=torch.Generator().manual_seed(0))
+    assert out.images[0].size == (32, 32)
+
+
+def test_embedded_base_samples_benchmark_sized_images(embedded):
+    assert resolve_base("embedded") == str(EMBEDDED_PATH)
+    assert type(embedded) is StableDiffusionPipeline
+    assert embedded.scheduler.__class__.__name__ == "DPMSolverMultistepScheduler"
+    image = embedded("a red digit 7", num_inference_steps=20, generator=torch.Generator().manual_seed(0)).images[0]
+    assert image.size == (32, 32) and image.mode == "RGB"
+    arr = np.asarray(image).astype(float)
+    assert arr[..., 0].sum() > arr[..., 1].sum()  # red dominates
+
+
+def test_sampling_is_deterministic_for_a_seed(embedded):
+    def run(seed):
+        out = embedded(["a green digit 3"] * 2, num_inference_steps=8,
+                       generator=torch.Generator().manual_seed(seed), output_type="np")
+        return out.images
+
+    a, b, c = run(0), run(0), run(1)
+    assert a.shape == (2, 32, 32, 3)
+    assert np.array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+def test_unknown_base_gives_a_clear_error(tmp_path):
+    with pytest.raises(HfFairError, match="neither 'embedded'"):
+        load_base(str(tmp_path / "no-such-folder"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(HfFairError, match="model_index.json"):
+        load_base(tmp_path / "empty")
+    (tmp_path / "file.txt").write_text("x")
+    with pytest.raises(HfFairError, match="is a file"):
+        load_base(tmp_path / "file.txt")
+    # a Hub id that is not in the (offline) cache
+    with pytest.raises(HfFairError, match="could not load base"):
+        load_base("hf-fair-tests/does-not-exist")

@@ -1,0 +1,47 @@
+"""The accelerate pretraining loop (tiny 'test' preset, a few dozen steps)."""
+
+import json
+
+import pytest
+import torch
+from diffusers import StableDiffusionPipeline
+
+from hf_fair.diffusion.pretrain import PretrainConfig, pretrain
+from hf_fair.errors import HfFairError
+
+
+@pytest.fixture(scope="module")
+def short_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("pretrain") / "tiny-sd"
+    cfg = PretrainConfig(output_dir=str(out), preset="test", vae_steps=60, unet_steps=80, batch_size=16,
+                         log_every=10, checkpoint_every=1000, warmup_steps=10, vae_lr=2e-3, unet_lr=2e-3)
+    return cfg, pretrain(cfg, command="pytest")
+
+
+def test_short_training_run_lowers_the_loss(short_run):
+    _, result = short_run
+    assert len(result.vae_losses) == 6 and len(result.unet_losses) == 8
+    assert result.vae_losses[-1] < 0.5 * result.vae_losses[0]
+    assert min(result.unet_losses[-3:]) < result.unet_losses[0]
+
+
+def test_output_folder_is_a_loadable_pipeline_with_a_card(short_run):
+    cfg, result = short_run
+    folder = result.folder
+    pipe = StableDiffusionPipeline.from_pretrained(str(folder), local_files_only=True)
+    assert pipe.vae.config.scaling_factor != 1.0  # set from the latent std
+    card = (folder / "README.md").read_text()
+    assert "library_name: diffusers" in card and "handwritten" in card and "pytest" in card
+    log = json.loads((folder / "training_log.json").read_text())
+    assert log["unet_losses"] == result.unet_losses
+    assert not (folder.parent / f".{folder.name}.work").exists()
+    img = pipe("a red digit 7", num_inference_steps=2, generator=torch.Generator().manual_seed(0)).images[0]
+    assert img.size == (32, 32)
+
+
+def test_finished_output_is_not_overwritten(short_run):
+    cfg, _ = short_run
+    with pytest.raises(HfFairError, match="--overwrite"):
+        pretrain(cfg)
+    with pytest.raises(ValueError, match="preset"):
+        PretrainConfig(output_dir="x", preset="huge")
