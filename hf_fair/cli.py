@@ -84,6 +84,12 @@ def cmd_classify(argv: list[str]) -> int:
     return classify_main(argv)
 
 
+def cmd_baselines(argv: list[str]) -> int:
+    from hf_fair.baselines import main as baselines_main
+
+    return baselines_main(argv)
+
+
 def cmd_demo(argv: list[str]) -> int:
     from hf_fair.demo import main as demo_main
 
@@ -95,6 +101,7 @@ COMMANDS: dict[tuple[str, ...], tuple[Callable[[list[str]], int], str]] = {
     ("data", "export"): (cmd_data_export, "save a (re-biased) group dataset with its card"),
     ("base", "sample"): (cmd_base_sample, "sample an image grid from a text-to-image base"),
     ("classify",): (cmd_classify, "train a timm classifier (pretrain / finetune) with a robust objective"),
+    ("baselines",): (cmd_baselines, "real-data baselines (ERM, Group-DRO, ...) x seeds -> results.json/md"),
     ("demo",): (cmd_demo, "run the embedded default end to end and print the results table"),
 }
 

@@ -14,6 +14,7 @@ import json
 import logging
 import math
 import shutil
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -295,13 +296,21 @@ class ClassifierRun:
         for epoch in range(start_epoch, a.epochs):
             set_seed(a.seed * 1000 + epoch)  # each epoch's shuffling/augmentation independent of resumes
             loader = acc.prepare(make_loader(train, train_tf, a.batch_size, True, a.seed * 1000 + epoch, a.num_workers, objective.sample_weights()))
+            started, step_before = time.perf_counter(), step
             train_loss, step = self._train_epoch(model, loader, optimizer, scheduler, objective, epoch, step)
+            seconds = time.perf_counter() - started
             last = epoch == a.epochs - 1 or (a.max_steps is not None and step >= a.max_steps)
-            record = {"epoch": epoch + 1, "step": step, "train_loss": train_loss}
+            record = {
+                "epoch": epoch + 1,
+                "step": step,
+                "train_loss": train_loss,
+                "train_seconds": seconds,
+                "train_steps": step - step_before,
+            }
             if (epoch + 1) % a.eval_every == 0 or last:
                 record.update(self._evaluate(model, eval_loaders, spec) if spec else {})
                 score = self._score(record)
-                if best is None or score > best["score"] or a.selection == "last":
+                if best is None or score > list(best["score"]) or a.selection == "last":
                     best = {"epoch": epoch + 1, "score": score}
                     self._save_model(model, self.out / "best")
                 logger.info("epoch %d: loss %.4f %s", epoch + 1, train_loss, self._summary(record))
@@ -313,12 +322,15 @@ class ClassifierRun:
 
         return self._finish(model, dsd, spec, history, best, eval_tf, stopped_early)
 
-    def _score(self, record: dict) -> float:
+    def _score(self, record: dict) -> list[float]:
+        """Selection key; ties (common with a handful of minority validation images) are broken
+        by the same split's balanced accuracy, then by its average accuracy."""
         sel = self.args.selection
         if sel == "last":
-            return float(record["epoch"])
+            return [float(record["epoch"])]
         split, key = SELECT_KEY[sel]
-        return float(record.get(split, {}).get(key) or 0.0)
+        m = record.get(split, {})
+        return [float(m.get(key) or 0.0), float(m.get("balanced_acc") or 0.0), float(m.get("average_acc") or 0.0)]
 
     @staticmethod
     def _summary(record: dict) -> str:
@@ -423,7 +435,7 @@ class ClassifierRun:
 
 def _rule_text(selection: str) -> str:
     return {
-        "val_worst_group": "epoch with the highest worst-group accuracy on the validation split",
+        "val_worst_group": "epoch with the highest worst-group accuracy on the validation split (ties: balanced, then average accuracy)",
         "val_worst_class": "epoch with the highest worst-class accuracy on the validation split",
         "val_average": "epoch with the highest average accuracy on the validation split",
         "oracle": "epoch with the highest worst-group accuracy on the TEST split (oracle, reference only)",

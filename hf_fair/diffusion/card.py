@@ -38,7 +38,7 @@ image = pipe("a red digit 7", num_inference_steps=20).images[0]   # 32x32 RGB
   {p_text:,}.
 * **Training** (`training_scripts/pretrain_tiny_base.py`, accelerate, {num_processes} process(es)):
   VAE {vae_steps} steps (L1 + MSE + {kl_weight} KL), then UNet + text encoder {unet_steps} steps,
-  batch {batch_size}, AdamW lr {unet_lr}, cosine decay, epsilon prediction, DDPM betas of SD 1.x
+  batch {batch_size} per process, AdamW lr {unet_lr}, cosine decay, epsilon prediction, DDPM betas of SD 1.x
   (scaled_linear 0.00085-0.012), Min-SNR-{snr_gamma} weighting, EMA {ema_decay}; seed {seed};
   {minutes:.1f} minutes in all. Final logged losses: VAE {vae_last}, UNet {unet_last}.
 * **Sampling defaults**: 20 steps of DPM-Solver++ (the saved scheduler), guidance scale 7.5.
@@ -85,7 +85,7 @@ def write_model_card(folder: str | Path, info: dict, extra: str = "") -> Path:
         num_processes=info.get("num_processes", 1),
         vae_steps=cfg["vae_steps"],
         kl_weight=cfg["kl_weight"],
-        unet_steps=cfg["unet_steps"],
+        unet_steps=info.get("unet_steps_done", cfg["unet_steps"]),
         batch_size=cfg["batch_size"],
         unet_lr=cfg["unet_lr"],
         snr_gamma=cfg["snr_gamma"],

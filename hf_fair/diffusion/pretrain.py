@@ -9,8 +9,9 @@ on the fly from per-step seeds (so a resumed run sees the same data):
    scheduler, Min-SNR-gamma loss weighting, 10% empty captions (classifier-free guidance),
    EMA weights for sampling.
 
-Every stage writes to ``<output_dir>/.work`` and checkpoints with ``accelerator.save_state``; a
-re-run resumes where it stopped. The final pipeline folder (safetensors, tokenizer, scheduler,
+Every stage writes to ``<output_dir>/../.<name>.work`` and checkpoints with
+``accelerator.save_state``; a re-run resumes where it stopped (``--unet_steps`` may change on
+resume: a smaller value finishes from the latest checkpoint, a larger one trains on). The final pipeline folder (safetensors, tokenizer, scheduler,
 model card, training log) appears at ``output_dir`` atomically, only when everything finished.
 """
 
@@ -297,6 +298,7 @@ def train_unet(cfg: PretrainConfig, accelerator, parts, work: Path) -> list[floa
         if (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.unet_steps:
             _save_checkpoint(accelerator, ckpt_dir, step + 1)
 
+    parts.unet_steps_done = max(start, cfg.unet_steps)
     parts.unet = accelerator.unwrap_model(unet_p)
     parts.text_encoder = accelerator.unwrap_model(text_p)
     if ema is not None:
@@ -345,9 +347,8 @@ def pretrain(cfg: PretrainConfig, accelerator=None, command: str | None = None) 
         saved = work / "config.json"
         if saved.exists():
             old = json.loads(saved.read_text())
+            # what the saved stages depend on; --unet_steps may change on resume (stop early or train on)
             keys = ("preset", "batch_size", "seed", "vae_steps")
-            if (work / "unet-checkpoints").is_dir():  # the UNet stage has started: its length is fixed too
-                keys += ("unet_steps", "unet_lr", "ema_decay")
             if any(old.get(k) != getattr(cfg, k) for k in keys):
                 raise HfFairError(
                     f"'{work}' holds an unfinished run with a different config ({ {k: old.get(k) for k in keys} }); "
@@ -374,6 +375,7 @@ def pretrain(cfg: PretrainConfig, accelerator=None, command: str | None = None) 
             "parameters": {n: count_parameters(m) for n, m in (("vae", parts.vae), ("unet", parts.unet), ("text_encoder", parts.text_encoder))},
             "vae_losses": vae_losses,
             "unet_losses": unet_losses,
+            "unet_steps_done": getattr(parts, "unet_steps_done", cfg.unet_steps),
             "log_every": cfg.log_every,
             "num_processes": accelerator.num_processes,
             "train_seconds": round(elapsed, 1),

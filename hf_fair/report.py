@@ -1,0 +1,48 @@
+"""The results file (DESIGN.md's contract) and its markdown table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hf_fair.io_utils import write_json
+from hf_fair.metrics import aggregate_seeds, format_pm
+
+
+def method_results(per_seed_test_metrics: list[dict]) -> dict:
+    """Test-split group metrics of one method over seeds -> the results-file entry."""
+    return aggregate_seeds(per_seed_test_metrics)
+
+
+def results_document(dataset: str, severity: float | None, selection: str, methods: dict[str, dict], **extra) -> dict:
+    doc = {"dataset": dataset, "severity": severity, "selection": selection, "methods": methods}
+    doc.update(extra)
+    return doc
+
+
+def results_markdown(doc: dict, group_names: list[str] | None = None) -> str:
+    head = f"### {doc['dataset']}, severity {doc['severity']} (selection: {doc['selection']})\n\n"
+    cols = ["method", "worst-group acc", "balanced acc", "average acc", "seeds"]
+    if group_names:
+        cols += [f"`{n}`" for n in group_names]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for name, m in doc["methods"].items():
+        row = [
+            name,
+            format_pm(m["worst_group_acc"]),
+            format_pm(m["balanced_acc"]),
+            format_pm(m["average_acc"]),
+            str(len(m["worst_group_acc"]["per_seed"])),
+        ]
+        if group_names:
+            row += ["absent" if m["per_group_acc"].get(str(g)) is None else f"{m['per_group_acc'][str(g)] * 100:.1f}" for g in range(len(group_names))]
+        lines.append("| " + " | ".join(row) + " |")
+    return head + "\n".join(lines) + "\n\nTest split; mean ± sample std over seeds, in %; per-group columns are means.\n"
+
+
+def write_results(folder: str | Path, doc: dict, group_names: list[str] | None = None) -> str:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json(folder / "results.json", doc)
+    md = results_markdown(doc, group_names)
+    (folder / "results.md").write_text(md)
+    return md
