@@ -9,12 +9,15 @@ from diffusers import StableDiffusionPipeline
 from hf_fair.diffusion.pretrain import PretrainConfig, pretrain
 from hf_fair.errors import HfFairError
 
+THREADS_AT_IMPORT = torch.get_num_threads()
+
 
 @pytest.fixture(scope="module")
 def short_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("pretrain") / "tiny-sd"
     cfg = PretrainConfig(output_dir=str(out), preset="test", vae_steps=60, unet_steps=80, batch_size=16,
-                         log_every=10, checkpoint_every=1000, warmup_steps=10, vae_lr=2e-3, unet_lr=2e-3)
+                         log_every=10, checkpoint_every=1000, warmup_steps=10, vae_lr=2e-3, unet_lr=2e-3,
+                         num_threads=1)
     return cfg, pretrain(cfg, command="pytest")
 
 
@@ -37,6 +40,10 @@ def test_output_folder_is_a_loadable_pipeline_with_a_card(short_run):
     assert not (folder.parent / f".{folder.name}.work").exists()
     img = pipe("a red digit 7", num_inference_steps=2, generator=torch.Generator().manual_seed(0)).images[0]
     assert img.size == (32, 32)
+
+
+def test_thread_setting_is_restored(short_run):
+    assert torch.get_num_threads() == THREADS_AT_IMPORT
 
 
 def test_finished_output_is_not_overwritten(short_run):

@@ -84,7 +84,8 @@ def load_base(
             if is_local
             else "check the id, log in for gated models, or download it while online (HF_HUB_OFFLINE=1 only reads the local cache)"
         )
-        raise HfFairError(f"could not load base {where} '{name_or_path}': {str(e).splitlines()[0]}; {hint}") from None
+        reason = str(e).splitlines()[0].split(" Please check out the root cause")[0].rstrip(". ")
+        raise HfFairError(f"could not load base {where} '{name_or_path}': {reason}; {hint}") from None
     if device is not None:
         pipe = pipe.to(device)
     pipe.set_progress_bar_config(disable=not progress_bar)

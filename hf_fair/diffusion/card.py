@@ -36,14 +36,11 @@ image = pipe("a red digit 7", num_inference_steps=20).images[0]   # 32x32 RGB
 * **Networks** (parameters): VAE {p_vae:,} (2 blocks, latent 16x16x4, scaling factor
   {scaling:.4f}); UNet {p_unet:,} (16x16 plain level, cross-attention only at 8x8); text encoder
   {p_text:,}.
-* **Training** (`training_scripts/pretrain_tiny_base.py`, accelerate, {num_processes} process(es)):
-  VAE {vae_steps} steps (L1 + MSE + {kl_weight} KL), then UNet + text encoder {unet_steps} steps,
-  batch {batch_size} per process, AdamW lr {unet_lr}, cosine decay, epsilon prediction, DDPM betas of SD 1.x
-  (scaled_linear 0.00085-0.012), Min-SNR-{snr_gamma} weighting, EMA {ema_decay}; seed {seed};
-  {minutes:.1f} minutes in all. Final logged losses: VAE {vae_last}, UNet {unet_last}.
+* **Training** (`training_scripts/pretrain_tiny_base.py`, accelerate):
+{training}
 * **Sampling defaults**: 20 steps of DPM-Solver++ (the saved scheduler), guidance scale 7.5.
 
-Command:
+Command(s), in order:
 
 ```bash
 {command}
@@ -51,6 +48,34 @@ Command:
 
 Versions: {versions}.
 {extra}"""
+
+
+def _commands(info: dict) -> list[str]:
+    previous = _commands(info["previous"]) if info.get("previous") else []
+    return previous + [info.get("command") or "python training_scripts/pretrain_tiny_base.py ..."]
+
+
+def _training_lines(info: dict) -> str:
+    """One bullet per training run, oldest first (a run may continue an earlier one)."""
+    cfg = info["config"]
+    lines = _training_lines(info["previous"]).splitlines() if info.get("previous") else []
+    unet = info.get("unet_steps_done", cfg["unet_steps"])
+    last = f"{info['unet_losses'][-1]:.4f}" if info.get("unet_losses") else "n/a"
+    common = (
+        f"batch {cfg['batch_size']} per process x {info.get('num_processes', 1)} process(es), AdamW lr {cfg['unet_lr']} "
+        f"with warm-up {cfg['warmup_steps']} and cosine decay to 10%, epsilon prediction, DDPM betas of SD 1.x "
+        f"(scaled_linear 0.00085-0.012), Min-SNR-{cfg['snr_gamma']} weighting, EMA {cfg['ema_decay']}, "
+        f"10% empty captions, seed {cfg['seed']}; {info.get('train_seconds', 0) / 60:.0f} min; final UNet loss {last}"
+    )
+    if info.get("init_from"):
+        lines.append(f"  - continued (`--init_from`, VAE kept): UNet + text encoder {unet} more steps, {common}.")
+    else:
+        vae_last = f"{info['vae_losses'][-1]:.4f}" if info.get("vae_losses") else "n/a"
+        lines.append(
+            f"  - VAE {cfg['vae_steps']} steps (L1 + MSE + {cfg['kl_weight']} x KL, final loss {vae_last}); then "
+            f"UNet + text encoder {unet} steps on frozen-VAE latents, {common}."
+        )
+    return "\n".join(lines)
 
 
 def write_model_card(folder: str | Path, info: dict, extra: str = "") -> Path:
@@ -82,19 +107,8 @@ def write_model_card(folder: str | Path, info: dict, extra: str = "") -> Path:
         p_unet=p["unet"],
         p_text=p["text_encoder"],
         scaling=vae_cfg["scaling_factor"],
-        num_processes=info.get("num_processes", 1),
-        vae_steps=cfg["vae_steps"],
-        kl_weight=cfg["kl_weight"],
-        unet_steps=info.get("unet_steps_done", cfg["unet_steps"]),
-        batch_size=cfg["batch_size"],
-        unet_lr=cfg["unet_lr"],
-        snr_gamma=cfg["snr_gamma"],
-        ema_decay=cfg["ema_decay"],
-        seed=cfg["seed"],
-        minutes=info.get("train_seconds", 0) / 60,
-        vae_last=f"{info['vae_losses'][-1]:.4f}" if info.get("vae_losses") else "n/a",
-        unet_last=f"{info['unet_losses'][-1]:.4f}" if info.get("unet_losses") else "n/a",
-        command=info.get("command") or "python training_scripts/pretrain_tiny_base.py ...",
+        training=_training_lines(info),
+        command="\n".join(_commands(info)),
         versions=", ".join(f"{k} {v}" for k, v in info.get("versions", {}).items()),
         extra=("\n" + extra.strip() + "\n") if extra else "",
     )

@@ -55,6 +55,7 @@ class PretrainConfig:
     checkpoint_every: int = field(default=500, metadata={"help": "save a resumable checkpoint every N steps"})
     num_threads: int = field(default=0, metadata={"help": "torch CPU threads per process (0 = torch's default)"})
     overwrite: bool = field(default=False, metadata={"help": "replace an existing finished output_dir"})
+    init_from: str = field(default=None, metadata={"help": "continue pretraining from this pipeline folder ('embedded' = the shipped base): its VAE is kept, UNet and text encoder train on"})
 
     def __post_init__(self):
         if self.preset not in ("shipped", "test"):
@@ -308,6 +309,22 @@ def train_unet(cfg: PretrainConfig, accelerator, parts, work: Path) -> list[floa
     return losses
 
 
+def _load_components(name_or_path: str):
+    """Components (and the training log, if any) of an existing pipeline folder, to train on."""
+    from hf_fair.diffusion.base import load_base, resolve_base
+    from hf_fair.diffusion.tiny_base import TinyBaseComponents, TinyBaseConfig
+
+    folder = Path(resolve_base(name_or_path))
+    pipe = load_base(str(folder))
+    log_path = folder / "training_log.json"
+    previous = json.loads(log_path.read_text()) if log_path.is_file() else None
+    model_cfg = TinyBaseConfig.from_dict(previous["model_config"]) if previous and "model_config" in previous else TinyBaseConfig()
+    parts = TinyBaseComponents(vae=pipe.vae, unet=pipe.unet, text_encoder=pipe.text_encoder, tokenizer=pipe.tokenizer, config=model_cfg)
+    for m in (parts.unet, parts.text_encoder):
+        m.requires_grad_(True)
+    return parts, previous
+
+
 def _versions() -> dict:
     import accelerate
     import diffusers
@@ -328,9 +345,6 @@ def pretrain(cfg: PretrainConfig, accelerator=None, command: str | None = None) 
     """Run both stages and write the pipeline folder to ``cfg.output_dir``."""
     from accelerate import Accelerator
 
-    from hf_fair.diffusion.tiny_base import assemble_pipeline, build_components, count_parameters, save_pipeline
-    from hf_fair.diffusion.card import write_model_card
-
     if not cfg.output_dir:
         raise HfFairError("--output_dir is required: the pipeline folder to write")
     out = Path(cfg.output_dir)
@@ -338,9 +352,19 @@ def pretrain(cfg: PretrainConfig, accelerator=None, command: str | None = None) 
         raise HfFairError(f"--output_dir '{out}' already holds a finished pipeline; pass --overwrite to retrain it")
     if out.exists() and not out.is_dir():
         raise HfFairError(f"--output_dir '{out}' is a file; choose a folder path")
+    threads_before = torch.get_num_threads()
     if cfg.num_threads > 0:
         torch.set_num_threads(cfg.num_threads)
-    accelerator = accelerator or Accelerator()
+    try:
+        return _pretrain(cfg, accelerator or Accelerator(), command, out)
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def _pretrain(cfg: PretrainConfig, accelerator, command: str | None, out: Path) -> PretrainResult:
+    from hf_fair.diffusion.tiny_base import assemble_pipeline, build_components, count_parameters, save_pipeline
+    from hf_fair.diffusion.card import write_model_card
+
     work = out.parent / f".{out.name}.work"
     if accelerator.is_main_process:
         work.mkdir(parents=True, exist_ok=True)
@@ -357,10 +381,14 @@ def pretrain(cfg: PretrainConfig, accelerator=None, command: str | None = None) 
         saved.write_text(json.dumps(asdict(cfg), indent=2))
     accelerator.wait_for_everyone()
 
-    parts = build_components(_model_config(cfg.preset), seed=cfg.seed)
+    previous = None
+    if cfg.init_from:
+        parts, previous = _load_components(cfg.init_from)
+    else:
+        parts = build_components(_model_config(cfg.preset), seed=cfg.seed)
     t_start = time.time()
-    vae_losses = train_vae(cfg, accelerator, parts.vae, work) if cfg.vae_steps > 0 else []
-    if cfg.vae_steps == 0:
+    vae_losses = train_vae(cfg, accelerator, parts.vae, work) if cfg.vae_steps > 0 and not cfg.init_from else []
+    if cfg.vae_steps == 0 and not cfg.init_from:
         parts.vae.register_to_config(scaling_factor=1.0)
     unet_losses = train_unet(cfg, accelerator, parts, work)
     elapsed = time.time() - t_start
@@ -380,6 +408,8 @@ def pretrain(cfg: PretrainConfig, accelerator=None, command: str | None = None) 
             "num_processes": accelerator.num_processes,
             "train_seconds": round(elapsed, 1),
             "command": command,
+            "init_from": cfg.init_from,
+            "previous": previous,
             "versions": _versions(),
         }
         with atomic_dir(out) as tmp:
