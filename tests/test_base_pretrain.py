@@ -52,3 +52,20 @@ def test_finished_output_is_not_overwritten(short_run):
         pretrain(cfg)
     with pytest.raises(ValueError, match="preset"):
         PretrainConfig(output_dir="x", preset="huge")
+
+
+def test_continue_from_a_finished_pipeline(short_run, tmp_path):
+    cfg, result = short_run
+    more = PretrainConfig(output_dir=str(tmp_path / "more"), preset="test", init_from=str(result.folder), unet_steps=10,
+                          batch_size=8, log_every=5, warmup_steps=2, num_threads=1)
+    res = pretrain(more, command="pytest continue")
+    assert res.vae_losses == [] and len(res.unet_losses) == 2
+    log = json.loads((res.folder / "training_log.json").read_text())
+    assert log["previous"]["command"] == "pytest" and log["init_from"] == str(result.folder)
+    old = StableDiffusionPipeline.from_pretrained(str(result.folder), local_files_only=True)
+    new = StableDiffusionPipeline.from_pretrained(str(res.folder), local_files_only=True)
+    assert torch.equal(old.vae.decoder.conv_out.weight, new.vae.decoder.conv_out.weight)  # VAE kept
+    assert old.vae.config.scaling_factor == new.vae.config.scaling_factor
+    assert not torch.equal(old.unet.conv_out.weight, new.unet.conv_out.weight)  # UNet trained on
+    card = (res.folder / "README.md").read_text()
+    assert "continued" in card and "pytest continue" in card

@@ -7,6 +7,7 @@ Options are the fields of ``hf_fair.diffusion.pretrain.PretrainConfig`` (flags o
 Re-running the same command resumes an interrupted run.
 """
 
+import os
 import shlex
 import sys
 
@@ -19,7 +20,8 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
         cfg = parse_config([PretrainConfig], argv, prog="pretrain_tiny_base.py")
-        command = "accelerate launch training_scripts/pretrain_tiny_base.py " + " ".join(shlex.quote(a) for a in argv)
+        launcher = "accelerate launch" if any(k.startswith("ACCELERATE_") for k in os.environ) else "python"
+        command = f"{launcher} training_scripts/pretrain_tiny_base.py " + " ".join(shlex.quote(a) for a in argv)
         result = pretrain(cfg, command=command)
     except HfFairError as e:
         print(f"error: {e}", file=sys.stderr)
