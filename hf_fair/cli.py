@@ -90,6 +90,24 @@ def cmd_baselines(argv: list[str]) -> int:
     return baselines_main(argv)
 
 
+def cmd_cluster(argv: list[str]) -> int:
+    from hf_fair.cluster_cli import main as cluster_main
+
+    return cluster_main(_positional_dataset(argv))
+
+
+def cmd_adapters_train(argv: list[str]) -> int:
+    from hf_fair.diffusion.adapters_cli import main as adapters_main
+
+    return adapters_main(argv)
+
+
+def cmd_generate(argv: list[str]) -> int:
+    from hf_fair.diffusion.generate_cli import main as generate_main
+
+    return generate_main(argv)
+
+
 def cmd_demo(argv: list[str]) -> int:
     from hf_fair.demo import main as demo_main
 
@@ -102,6 +120,9 @@ COMMANDS: dict[tuple[str, ...], tuple[Callable[[list[str]], int], str]] = {
     ("base", "sample"): (cmd_base_sample, "sample an image grid from a text-to-image base"),
     ("classify",): (cmd_classify, "train a timm classifier (pretrain / finetune) with a robust objective"),
     ("baselines",): (cmd_baselines, "real-data baselines (ERM, Group-DRO, ...) x seeds -> results.json/md"),
+    ("cluster",): (cmd_cluster, "cluster images within each group -> clusters.json/md + grids"),
+    ("adapters", "train"): (cmd_adapters_train, "train per-group / per-cluster LoRA or DreamBooth adapters"),
+    ("generate",): (cmd_generate, "generate a group-balanced synthetic dataset from a base and adapters"),
     ("demo",): (cmd_demo, "run the embedded default end to end and print the results table"),
 }
 
