@@ -39,7 +39,7 @@ def test_celeba_other_attributes(tmp_path):
 
 def test_celeba_hub_layout(tmp_path):
     root = make_celeba_hub(tmp_path / "hub")
-    dsd, _ = load_group_dataset(dataset="celeba", source=str(root))
+    dsd, _ = load_group_dataset(dataset="celeba", hub_dataset=str(root))
     _check_standard(dsd)
     assert len(dsd["validation"]) == 24  # 'valid' is mapped to 'validation'
     assert "celeb_id" in dsd["train"].column_names
@@ -99,11 +99,11 @@ def test_waterbirds_hub_layout(tmp_path):
     for split in ("train", "validation", "test"):
         rows = {"image": [Image.new("RGB", (8, 8))] * 8, "label": [0, 0, 1, 1] * 2, "place": [0, 1] * 4}
         datasets.Dataset.from_dict(rows, features=feats).to_parquet(str(tmp_path / "hub" / "data" / f"{split}-00000-of-00001.parquet"))
-    dsd, _ = load_group_dataset(dataset="waterbirds", source=str(tmp_path / "hub"))
+    dsd, _ = load_group_dataset(dataset="waterbirds", hub_dataset=str(tmp_path / "hub"))
     _check_standard(dsd)
     assert group_counts(dsd["train"], 4) == [2, 2, 2, 2]
     with pytest.raises(HfFairError, match="'bird_kind'.*columns are"):
-        load_group_dataset(dataset="waterbirds", source=str(tmp_path / "hub"), label_column="bird_kind")
+        load_group_dataset(dataset="waterbirds", hub_dataset=str(tmp_path / "hub"), label_column="bird_kind")
 
 
 def test_utkface(tmp_path):
@@ -151,7 +151,7 @@ def test_unknown_dataset():
 
 def test_hub_offline_message():
     with pytest.raises(HfFairError, match="could not load 'no-such-org/no-such-data'.*--data-dir"):
-        load_group_dataset(dataset="celeba", source="no-such-org/no-such-data")
+        load_group_dataset(dataset="celeba", hub_dataset="no-such-org/no-such-data")
 
 
 def test_severity_on_real_layout(tmp_path):

@@ -37,6 +37,11 @@ SPEC = GroupSpec(
     majority_attribute=(0, 1),
     prompt_template="a {attribute} handwritten digit, {label}",
     description="y = digit >= 5 ('large'), a = stroke colour; majority (small, red) and (large, green)",
+    # the class names mean nothing to a text-to-image base: describe each class by its digits
+    extra={
+        "label_phrases": {"small": [f"digit {d}" for d in range(5)], "large": [f"digit {d}" for d in range(5, 10)]},
+        "phrase_template": "a {attribute} {label}",
+    },
 )
 
 

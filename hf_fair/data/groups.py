@@ -87,6 +87,21 @@ class GroupSpec:
             label=self.label_names[y], attribute=self.attribute_names[a]
         )
 
+    def prompt_variants(self, group: int, template: str | None = None) -> list[str]:
+        """Prompts that describe a group to a base model that does not know the class names.
+
+        ``extra["label_phrases"]`` maps a label name to phrases the base understands (the
+        embedded base knows "digit 3" but not "small"); each phrase fills ``{label}`` of
+        ``extra["phrase_template"]``. Without phrases (or with an explicit ``template``) the
+        group has its one ``group_prompt``.
+        """
+        phrases = (self.extra or {}).get("label_phrases")
+        if template is not None or not phrases:
+            return [self.group_prompt(group, template)]
+        y, a = self.split_group(group)
+        fmt = self.extra.get("phrase_template", self.prompt_template)
+        return [fmt.format(label=p, attribute=self.attribute_names[a]) for p in phrases[self.label_names[y]]]
+
     def features(self, extra: dict | None = None) -> datasets.Features:
         """The standard features of a group-annotated dataset, plus the source's other columns."""
         feats = {

@@ -18,7 +18,7 @@ class DataArguments:
 
     dataset: str = field(default="colored-digits", metadata={"help": f"one of {list(DATASET_NAMES)}"})
     data_dir: str | None = field(default=None, metadata={"help": "local folder in the source's original layout"})
-    source: str | None = field(default=None, metadata={"help": "Hub dataset id (or local Hub-format copy) instead of the default"})
+    hub_dataset: str | None = field(default=None, metadata={"help": "Hub dataset id (or local Hub-format copy) instead of the default"})
     target: str | None = field(default=None, metadata={"help": "celeba: target attribute (default Blond_Hair)"})
     attribute: str | None = field(default=None, metadata={"help": "celeba: spurious attribute (default Male)"})
     label_column: str | None = field(default=None, metadata={"help": "waterbirds Hub / imagefolder: label column"})
@@ -48,7 +48,7 @@ def check_dataset_name(name: str) -> str:
 
 
 def _unused(args: DataArguments, allowed: set[str]) -> None:
-    for name in ("data_dir", "source", "target", "attribute", "label_column", "attribute_column", "metadata"):
+    for name in ("data_dir", "hub_dataset", "target", "attribute", "label_column", "attribute_column", "metadata"):
         if getattr(args, name) is not None and name not in allowed:
             raise HfFairError(f"--{name.replace('_', '-')} does not apply to dataset '{args.dataset}'")
 
@@ -74,21 +74,21 @@ def load_source(args: DataArguments) -> datasets.DatasetDict:
     if name == "celeba":
         from hf_fair.data.celeba import load_celeba
 
-        _unused(args, {"data_dir", "source", "target", "attribute"})
+        _unused(args, {"data_dir", "hub_dataset", "target", "attribute"})
         return load_celeba(
             target=args.target or "Blond_Hair",
             attribute=args.attribute or "Male",
             data_dir=args.data_dir,
-            source=args.source,
+            source=args.hub_dataset,
             skip_bad_images=args.skip_bad_images,
         )
     if name == "waterbirds":
         from hf_fair.data.waterbirds import load_waterbirds
 
-        _unused(args, {"data_dir", "source", "label_column", "attribute_column"})
+        _unused(args, {"data_dir", "hub_dataset", "label_column", "attribute_column"})
         return load_waterbirds(
             data_dir=args.data_dir,
-            source=args.source,
+            source=args.hub_dataset,
             skip_bad_images=args.skip_bad_images,
             label_column=args.label_column,
             attribute_column=args.attribute_column,

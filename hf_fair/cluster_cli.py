@@ -1,0 +1,44 @@
+"""``hf-fair cluster``: cluster each group's images and write a report.
+
+    hf-fair cluster colored-digits --severity 0.99 --k auto --reference_column digit --output runs/clusters
+
+Writes ``clusters.json`` (settings, per-group k / sizes / silhouette / ARI, and the cluster of
+every row of the split), ``clusters.md`` and one grid PNG per group, atomically.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hf_fair.errors import HfFairError
+
+
+@dataclass
+class ClusterOutputArguments:
+    output: str = field(default=None, metadata={"help": "folder for clusters.json, clusters.md and grids"})
+    overwrite: bool = field(default=False, metadata={"help": "replace a non-empty output folder"})
+
+
+def main(argv: list[str]) -> int:
+    from hf_fair.cluster import ClusterArguments, cluster_grids, cluster_groups, write_cluster_report
+    from hf_fair.config import parse_config
+    from hf_fair.data import DataArguments, load_group_dataset
+    from hf_fair.io_utils import atomic_dir, check_output_dir
+
+    data_args, cluster_args, out_args = parse_config(
+        [DataArguments, ClusterArguments, ClusterOutputArguments], argv, prog="hf-fair cluster"
+    )
+    if not out_args.output:
+        raise HfFairError("--output is required: the folder to write clusters.json, clusters.md and the grids to")
+    output = check_output_dir(out_args.output, out_args.overwrite)
+    dsd, _ = load_group_dataset(data_args)
+    clustered, report = cluster_groups(dsd, cluster_args)
+    report["dataset"] = {"name": data_args.dataset, "severity": data_args.severity, "seed": data_args.data_seed}
+    report["assignments"] = list(clustered[cluster_args.split]["cluster"])
+    with atomic_dir(output) as tmp:
+        write_cluster_report(report, tmp)
+        cluster_grids(clustered[cluster_args.split], Path(tmp))
+    print((Path(output) / "clusters.md").read_text(), end="")
+    print(f"wrote {output}")
+    return 0

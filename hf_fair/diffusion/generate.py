@@ -1,0 +1,383 @@
+"""Group-balanced synthetic data: run the plan shard by shard, resumably, across processes.
+
+Work lives in ``<output>/.partial/``: ``config.json`` (fingerprint of the settings) and one Arrow
+file per finished shard (written to a temporary name, then renamed: a shard exists whole or not
+at all), with a ``.json`` of its filter counts. A re-run with the same settings skips finished
+shards; the remaining ones are split over the processes in contiguous slices, each generated
+exactly once. The main process then concatenates the shards in plan order, adds the card, the
+grid and the fidelity report, and moves the finished dataset into place atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import datasets
+import numpy as np
+import torch
+
+from hf_fair.diffusion.generate_config import SCHEDULERS, GenerateArguments, fingerprint
+from hf_fair.diffusion.plan import Shard, Unit, assign, image_seed, make_shards
+from hf_fair.diffusion.quality import check_images, make_judge
+from hf_fair.diffusion.sources import UnitSwitcher, adapter_units, resolve_adapters, vanilla_units
+from hf_fair.errors import HfFairError
+from hf_fair.io_utils import atomic_dir, write_json
+
+logger = logging.getLogger("hf_fair.generate")
+PARTIAL = ".partial"
+RESULT = "generation.json"
+
+
+# ------------------------------------------------------------------ columns
+def output_features(spec) -> datasets.Features:
+    return spec.features({
+        "cluster": datasets.Value("int32"),  # null for group-level units
+        "source": datasets.Value("string"),
+        "prompt": datasets.Value("string"),
+        "seed": datasets.Value("int64"),
+        "adapter": datasets.Value("string"),  # null for the base
+        "slot": datasets.Value("int32"),  # position within the group: same slot, same starting noise in every source
+    })
+
+
+# ------------------------------------------------------------------ pipeline
+def pick_dtype(choice: str, device: torch.device) -> torch.dtype:
+    if choice == "auto":
+        return torch.float16 if device.type == "cuda" else torch.float32
+    return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[choice]
+
+
+def load_pipeline(base: str, device: torch.device, dtype: torch.dtype, scheduler: str | None = None):
+    import diffusers
+
+    from hf_fair.diffusion.base import load_base
+
+    pipe = load_base(base, torch_dtype=dtype)
+    if scheduler:
+        cls = getattr(diffusers, SCHEDULERS[scheduler])
+        pipe.scheduler = cls.from_config(pipe.scheduler.config)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(device)
+
+
+def sample(pipe, prompts: list[str], seeds: list[int], num_inference_steps: int, guidance_scale: float,
+           negative_prompt: str | None = None, batch_size: int = 32) -> list:
+    """PIL images, image i drawn from CPU generator ``seeds[i]`` (same noise on every device)."""
+    images = []
+    for lo in range(0, len(prompts), batch_size):
+        p, s = prompts[lo:lo + batch_size], seeds[lo:lo + batch_size]
+        out = pipe(
+            p,
+            negative_prompt=[negative_prompt] * len(p) if negative_prompt else None,
+            num_inference_steps=num_inference_steps,
+            guidance_scale=guidance_scale,
+            generator=[torch.Generator("cpu").manual_seed(x) for x in s],
+        )
+        images.extend(out.images)
+    return images
+
+
+# ------------------------------------------------------------------ one shard
+def generate_shard(pipe, switcher: UnitSwitcher, shard: Shard, args: GenerateArguments, spec, judge=None) -> tuple[dict, dict]:
+    """Rows of one shard (every slot filled) and its filter counts."""
+    unit = shard.unit
+    switcher.activate(unit)
+    stats = {"drawn": 0, "rejected_blank": 0, "rejected_wrong_group": 0, "kept_wrong_group": 0}
+    done: dict[int, tuple] = {}
+    pending = list(shard.slots)
+    for attempt in range(args.max_attempts):
+        seeds = [image_seed(args.seed, unit.group, s, attempt) for s in pending]
+        images = sample(pipe, [unit.prompt] * len(pending), seeds, args.num_inference_steps, args.guidance_scale,
+                        args.negative_prompt, args.batch_size)
+        stats["drawn"] += len(images)
+        if not args.quality_filter:
+            done.update({s: (im, sd) for s, im, sd in zip(pending, images, seeds)})
+            break
+        blank, wrong = check_images(images, unit.group, spec, args.min_std, judge)
+        last = attempt == args.max_attempts - 1
+        retry = []
+        for s, im, sd, b, w in zip(pending, images, seeds, blank, wrong):
+            if b:
+                stats["rejected_blank"] += 1
+                retry.append(s)
+            elif w and not last:
+                stats["rejected_wrong_group"] += 1
+                retry.append(s)
+            else:
+                stats["kept_wrong_group"] += int(w)
+                done[s] = (im, sd)
+        pending = retry
+        if not pending:
+            break
+    if pending:
+        raise HfFairError(
+            f"unit {unit.name} ({spec.group_names[unit.group]}) drew only blank images for {len(pending)} slot(s) in "
+            f"{args.max_attempts} attempts; check the adapter (or lower --min_std, raise --max_attempts)"
+        )
+    y, a = spec.split_group(unit.group)
+    slots = sorted(done)
+    rows = {
+        "image": [done[s][0] for s in slots],
+        "label": [y] * len(slots),
+        "attribute": [a] * len(slots),
+        "group": [unit.group] * len(slots),
+        "cluster": [unit.cluster] * len(slots),
+        "source": [unit.source] * len(slots),
+        "prompt": [unit.prompt] * len(slots),
+        "seed": [done[s][1] for s in slots],
+        "adapter": [unit.adapter] * len(slots),
+        "slot": slots,
+    }
+    return rows, stats
+
+
+# ------------------------------------------------------------------ shard store
+class PartialStore:
+    """``<output>/.partial``: finished shards of one configuration."""
+
+    def __init__(self, out: Path, features: datasets.Features):
+        self.root = out / PARTIAL
+        self.features = features
+
+    def fingerprint(self) -> str | None:
+        f = self.root / "config.json"
+        return json.loads(f.read_text()).get("fingerprint") if f.is_file() else None
+
+    def start(self, fp: str, config: dict) -> None:
+        (self.root / "shards").mkdir(parents=True, exist_ok=True)
+        if not (self.root / "config.json").is_file():
+            write_json(self.root / "config.json", {"fingerprint": fp, **config})
+
+    def path(self, shard: Shard) -> Path:
+        return self.root / "shards" / f"{shard.id}.arrow"
+
+    def done(self, shard: Shard) -> bool:
+        return self.path(shard).is_file()
+
+    def write(self, shard: Shard, rows: dict, stats: dict) -> None:
+        import pyarrow as pa
+
+        path = self.path(shard)
+        write_json(path.with_suffix(".json"), {"shard": shard.id, "unit": shard.unit.name, "n": len(shard), **stats})
+        table = datasets.Dataset.from_dict(rows, features=self.features).data.table
+        tmp = path.with_name(f".{path.name}.tmp")
+        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        os.replace(tmp, path)  # the shard counts only once complete
+
+    def stats(self, shard: Shard) -> dict:
+        return json.loads(self.path(shard).with_suffix(".json").read_text())
+
+    def load(self, shards: list[Shard]) -> datasets.Dataset:
+        parts = [datasets.Dataset.from_file(str(self.path(s))) for s in shards]
+        return datasets.concatenate_datasets(parts).cast(self.features)
+
+
+# ------------------------------------------------------------------ the run
+def _quota(args: GenerateArguments, real_train, spec) -> int:
+    if args.images_per_group is not None:
+        return args.images_per_group
+    counts = np.bincount(np.asarray(real_train["group"]), minlength=spec.n_groups)
+    return int(counts.max())
+
+
+def _versions() -> dict:
+    import diffusers
+
+    import hf_fair
+
+    return {"hf_fair": hf_fair.__version__, "torch": torch.__version__, "diffusers": diffusers.__version__, "datasets": datasets.__version__}
+
+
+def plan_units(args: GenerateArguments, spec) -> tuple[dict[int, list[Unit]], dict | None, str | None]:
+    """Units per group, the adapters manifest (or None) and an id of the adapters' content."""
+    if args.source == "vanilla":
+        return vanilla_units(spec, range(spec.n_groups), args.prompt_template), None, None
+    folder = resolve_adapters(args.adapters)
+    units, manifest = adapter_units(folder, args.source, spec, args.prompt_template, args.fallback_vanilla)
+    adapters_id = hashlib.sha256((folder / "manifest.json").read_bytes()).hexdigest()[:16]
+    return units, manifest, adapters_id
+
+
+def _check_output(out: Path, fp: str, overwrite: bool, store: PartialStore) -> str:
+    """'finished' | 'resume' | 'fresh' | 'replace' (read-only, the same answer on every process)."""
+    if out.exists() and not out.is_dir():
+        raise HfFairError(f"--output_dir '{out}' is a file; choose a folder path")
+    if not out.is_dir() or not any(out.iterdir()):
+        return "fresh"
+    result = out / RESULT
+    if result.is_file():
+        old = json.loads(result.read_text()).get("fingerprint")
+        if old == fp:
+            return "finished"
+    elif store.fingerprint() == fp:
+        return "resume"
+    if not overwrite:
+        raise HfFairError(
+            f"--output_dir '{out}' is not empty and holds no resumable run of these settings; choose another folder "
+            "or pass --overwrite to replace it"
+        )
+    return "replace"
+
+
+def generate_dataset(args: GenerateArguments, data_args, dsd: datasets.DatasetDict | None = None,
+                     command: str | None = None, accelerator=None, api=None) -> dict:
+    """Generate (or resume, or find finished) the dataset in ``args.output_dir``; returns the
+    content of its ``generation.json``."""
+    from accelerate import Accelerator
+
+    from hf_fair.data import load_group_dataset, spec_of
+
+    if not args.output_dir:
+        raise HfFairError("--output_dir is required: the folder to write the synthetic dataset to")
+    acc = accelerator or Accelerator(cpu=not torch.cuda.is_available())
+    out = Path(args.output_dir)
+    if dsd is None:
+        dsd, _ = load_group_dataset(data_args)
+    if "train" not in dsd:
+        raise HfFairError(f"the real dataset has no 'train' split (splits: {list(dsd)})")
+    spec = spec_of(dsd)
+    units, manifest, adapters_id = plan_units(args, spec)
+    quota = _quota(args, dsd["train"], spec)
+    shards = make_shards(units, quota, args.shard_size, args.cluster_quota)
+    fp = fingerprint(args, data_args, adapters_id)
+    features = output_features(spec)
+    store = PartialStore(out, features)
+
+    state = _check_output(out, fp, args.overwrite, store)
+    if state == "finished":
+        logger.info("'%s' already holds this dataset; nothing to do", out)
+        return json.loads((out / RESULT).read_text())
+    acc.wait_for_everyone()
+    if acc.is_main_process:
+        if state == "replace":
+            shutil.rmtree(out)
+        store.start(fp, {"generate": asdict(args), "data": asdict(data_args)})
+    acc.wait_for_everyone()
+    todo = [s for s in shards if not store.done(s)]
+    acc.wait_for_everyone()  # everyone has listed before anyone writes
+    if len(todo) < len(shards) and acc.is_main_process:
+        logger.info("resuming: %d of %d shards already done", len(shards) - len(todo), len(shards))
+    mine = assign(todo, acc.process_index, acc.num_processes)
+
+    started = time.perf_counter()
+    if mine:
+        _run_shards(mine, args, manifest, spec, acc, store)
+    write_json(store.root / f"run-rank{acc.process_index}.json", {"generated": [s.id for s in mine], "seconds": time.perf_counter() - started})
+    acc.wait_for_everyone()
+    if not acc.is_main_process:
+        return {}
+    missing = [s.id for s in shards if not store.done(s)]
+    if missing:  # a process failed: keep what is done, say how to continue
+        raise HfFairError(f"{len(missing)} shard(s) are missing ({missing[:3]} ...); re-run the same command to finish them")
+    generated = []
+    for r in range(acc.num_processes):
+        f = store.root / f"run-rank{r}.json"
+        generated += json.loads(f.read_text())["generated"] if f.is_file() else []
+    return _finish(args, data_args, dsd, spec, units, manifest, shards, store, fp, quota, command,
+                   {"generated_shards": len(generated), "skipped_shards": len(shards) - len(todo),
+                    "num_processes": acc.num_processes, "seconds": round(time.perf_counter() - started, 2)}, api)
+
+
+def _run_shards(mine: list[Shard], args, manifest, spec, acc, store: PartialStore) -> None:
+    from tqdm.auto import tqdm
+
+    base = args.base or (manifest or {}).get("base") or "embedded"
+    if args.base and manifest and manifest.get("base") not in (None, args.base):
+        logger.warning("adapters were trained on base '%s'; generating with --base '%s'", manifest.get("base"), args.base)
+    device = torch.device(args.device) if args.device else acc.device
+    pipe = load_pipeline(base, device, pick_dtype(args.dtype, device), args.scheduler)
+    switcher = UnitSwitcher(pipe)
+    judge = make_judge(args.filter_classifier, spec) if args.quality_filter else None
+    bar = tqdm(total=sum(len(s) for s in mine), desc=f"generate {args.source}", unit="img", disable=not acc.is_local_main_process)
+    for shard in mine:
+        rows, stats = generate_shard(pipe, switcher, shard, args, spec, judge)
+        store.write(shard, rows, stats)
+        bar.update(len(shard))
+    bar.close()
+    switcher.restore_base()
+
+
+def _finish(args, data_args, dsd, spec, units, manifest, shards, store, fp, quota, command, run, api) -> dict:
+    from hf_fair.data.spec_io import attach_spec
+    from hf_fair.diffusion.generate_card import generated_dataset_card
+
+    out = Path(args.output_dir)
+    train = store.load(shards)
+    synth = attach_spec(datasets.DatasetDict({"train": train}), spec)
+    counts = np.bincount(np.asarray(train["group"]), minlength=spec.n_groups)
+    filt = {name: {"drawn": 0, "rejected_blank": 0, "rejected_wrong_group": 0, "kept_wrong_group": 0} for name in spec.group_names}
+    for s in shards:
+        st = store.stats(s)
+        for k in filt[spec.group_names[s.unit.group]]:
+            filt[spec.group_names[s.unit.group]][k] += st.get(k, 0)
+    unit_rows = []
+    for g, us in units.items():
+        for u in us:
+            unit_rows.append({"name": u.name, "group": g, "group_name": spec.group_names[g], "cluster": u.cluster, "format": u.format,
+                              "prompt": u.prompt, "weight": u.weight, "images": sum(len(s) for s in shards if s.unit == u)})
+    result = {
+        "fingerprint": fp,
+        "finished": True,
+        "source": args.source,
+        "base": args.base or (manifest or {}).get("base") or "embedded",
+        "adapters": None if manifest is None else {"id": args.adapters, "method": manifest["method"], "unit": manifest["unit"], "base": manifest.get("base")},
+        "images_per_group": quota,
+        "counts": {name: int(counts[g]) for g, name in enumerate(spec.group_names)},
+        "filter": filt,
+        "units": unit_rows,
+        "run": run,
+        "command": command,
+        "config": asdict(args),
+        "data": asdict(data_args),
+        "versions": _versions(),
+    }
+    fidelity = None
+    with atomic_dir(out) as tmp:
+        synth.save_to_disk(str(tmp))
+        if args.fidelity:
+            from hf_fair.diffusion.fidelity import fidelity_report, write_report
+
+            fidelity = fidelity_report(dsd, {args.source: train}, spec, split=args.fidelity_split, encoder=args.fidelity_encoder,
+                                       dataset_name=data_args.dataset)
+            write_report(fidelity, tmp)
+            result["fidelity"] = {"file": "fidelity.json", "split": args.fidelity_split, "encoder": fidelity["encoder"]}
+        if args.grid:
+            _write_grid(train, spec, tmp / "grid.png")
+        card = generated_dataset_card(synth, result, data_args, fidelity)
+        (tmp / "README.md").write_text(str(card))
+        write_json(tmp / RESULT, result)
+    logger.info("wrote %s: %d images, %s", out, len(train), result["counts"])
+    if args.push_to_hub:
+        from hf_fair.hub import publish_dataset
+
+        result["hub_url"] = publish_dataset(synth_from_disk(out), str(card), args.push_to_hub, api=api, private=args.private, local_output=out)
+    return result
+
+
+def synth_from_disk(out: Path) -> datasets.DatasetDict:
+    return datasets.load_from_disk(str(out))
+
+
+def _write_grid(train: datasets.Dataset, spec, path: Path, per_group: int = 8) -> None:
+    from hf_fair.diffusion.grid import make_grid
+
+    groups = np.asarray(train["group"])
+    images = []
+    for g in range(spec.n_groups):
+        idx = np.flatnonzero(groups == g)[:per_group].tolist()
+        ims = [train[i]["image"] for i in idx]
+        blank = ims[0].copy() if ims else None
+        if blank is not None:
+            blank.paste((40, 40, 40), (0, 0, *blank.size))
+            ims += [blank] * (per_group - len(ims))
+            images += ims
+    if images:
+        make_grid(images, ncols=per_group, upscale=max(1, 128 // images[0].size[0]), pad=2).save(path)

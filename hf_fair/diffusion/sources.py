@@ -1,0 +1,190 @@
+"""Generator sources: which units serve each group, and switching the pipeline between them.
+
+Every source yields images for a (unit, prompts, seeds) request the same way; only the weights
+of the pipeline change. Adapters are applied *in place*: a LoRA is loaded, fused into the base
+weights and its layers removed (``load_lora_weights`` + ``fuse_lora`` + ``unload_lora_weights``);
+a full DreamBooth UNet is copied into the pipeline's UNet with ``load_state_dict``. One snapshot
+of each touched component's base weights restores it exactly before the next unit, so memory
+stays flat however many adapters there are, sampling runs at the plain pipeline's speed (no LoRA
+branches in the forward pass) and a unit's images do not depend on which unit ran before it.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+
+from hf_fair.diffusion.manifest import check_matches_groups, read_manifest, units_by_group
+from hf_fair.diffusion.plan import Unit
+from hf_fair.errors import HfFairError
+
+logger = logging.getLogger(__name__)
+
+SOURCES = ("vanilla", "lora", "dreambooth", "dreambooth_cluster")
+# which manifests (method, unit) serve each source
+SERVES = {
+    "lora": {("lora", "group")},
+    "dreambooth": {("dreambooth", "group"), ("dreambooth_lora", "group")},
+    "dreambooth_cluster": {("dreambooth", "cluster"), ("dreambooth_lora", "cluster")},
+}
+LORA_FILE = "pytorch_lora_weights.safetensors"
+
+
+def resolve_adapters(adapters: str) -> Path:
+    """A local adapters folder, or a Hub model repo id fetched with ``snapshot_download``
+    (``HF_HUB_OFFLINE=1`` reads the local cache only)."""
+    path = Path(adapters).expanduser()
+    if path.is_dir():
+        return path
+    if path.exists():
+        raise HfFairError(f"--adapters '{adapters}' is a file; pass the adapters folder (the one holding manifest.json) or a Hub repo id")
+    from hf_fair.diffusion.base import _HUB_ID
+
+    if not _HUB_ID.match(adapters) or adapters.startswith((".", "/", "~")):
+        raise HfFairError(f"--adapters '{adapters}' is neither an existing folder nor a Hub repo id (namespace/name)")
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(adapters, repo_type="model"))
+    except Exception as e:  # noqa: BLE001 — offline, missing, gated: one clear message
+        first = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+        raise HfFairError(
+            f"could not fetch adapters '{adapters}' from the Hub ({type(e).__name__}: {first}); check the id and your "
+            "network, or download it while online (HF_HUB_OFFLINE=1 only reads the local cache)"
+        ) from None
+
+
+def vanilla_units(spec, groups, template: str | None = None) -> dict[int, list[Unit]]:
+    """The base with group prompts (FFR). A group described by several prompts (the spec's
+    label phrases) gets one unit per prompt and an equal share of the quota."""
+    out = {}
+    for g in groups:
+        prompts = spec.prompt_variants(g, template)
+        names = [f"g{g}"] if len(prompts) == 1 else [f"g{g}p{i}" for i in range(len(prompts))]
+        out[g] = [Unit(name=n, group=g, cluster=None, source="vanilla", format="base", prompt=p) for n, p in zip(names, prompts)]
+    return out
+
+
+def _unit_prompt(entry: dict, spec, template: str | None) -> str:
+    if not template:
+        return entry["prompt"]
+    y, a = spec.split_group(entry["group"])
+    return template.format(label=spec.label_names[y], attribute=spec.attribute_names[a], token=entry.get("token") or "")
+
+
+def adapter_units(folder: Path, source: str, spec, template: str | None = None, fallback_vanilla: bool = False) -> tuple[dict[int, list[Unit]], dict]:
+    """Units per group from an adapters folder, checked against ``source`` and the dataset."""
+    manifest = read_manifest(folder)
+    served = SERVES[source]
+    if (manifest["method"], manifest["unit"]) not in served:
+        fits = [s for s, pairs in SERVES.items() if (manifest["method"], manifest["unit"]) in pairs]
+        raise HfFairError(
+            f"adapters '{folder}' are method={manifest['method']}, unit={manifest['unit']}, which serve "
+            f"--source {fits[0] if fits else '?'}, not --source {source}"
+        )
+    check_matches_groups(manifest, spec.group_names, where=f"adapters '{folder}'")
+    by_group = units_by_group(manifest)
+    out: dict[int, list[Unit]] = {}
+    for g in range(spec.n_groups):
+        entries = sorted(by_group.get(g, []), key=lambda u: (u["cluster"] is not None, u["cluster"] or 0))
+        if not entries:
+            if not fallback_vanilla:
+                raise HfFairError(
+                    f"adapters '{folder}' have no unit for group {g} ({spec.group_names[g]}); train it "
+                    "(re-run `hf-fair adapters train` to resume) or pass --fallback_vanilla to draw that group from the base"
+                )
+            logger.warning("group %d (%s) has no adapter: drawing it from the base (--fallback_vanilla)", g, spec.group_names[g])
+            out.update(vanilla_units(spec, [g]))
+            continue
+        units = []
+        for e in entries:
+            unit_dir = folder / e["path"]
+            weights = unit_dir / LORA_FILE if e["format"] == "lora" else unit_dir / "unet"
+            if not weights.exists():
+                raise HfFairError(f"adapters '{folder}': unit {e['name']} lists '{e['path']}' but '{weights}' is missing; re-run the adapters training to finish it")
+            size = e.get("cluster_size") or e.get("n_images") or 1
+            units.append(Unit(name=e["name"], group=g, cluster=e["cluster"], source=source, format=e["format"],
+                              prompt=_unit_prompt(e, spec, template), path=unit_dir, weight=int(size)))
+        out[g] = units
+    return out, manifest
+
+
+def _load_unet_weights(folder: Path) -> dict[str, torch.Tensor]:
+    st = folder / "diffusion_pytorch_model.safetensors"
+    if st.is_file():
+        from safetensors.torch import load_file
+
+        return load_file(str(st))
+    bin_file = folder / "diffusion_pytorch_model.bin"
+    if bin_file.is_file():
+        return torch.load(bin_file, map_location="cpu", weights_only=True)
+    raise HfFairError(f"'{folder}' holds no diffusion_pytorch_model.safetensors (nor .bin); save the UNet with save_pretrained")
+
+
+class UnitSwitcher:
+    """Puts one unit's weights into a pipeline at a time, restoring the base in between."""
+
+    def __init__(self, pipe):
+        self.pipe = pipe
+        self.current: Unit | None = None
+        self._snapshots: dict[str, dict[str, torch.Tensor]] = {}
+        self._dirty: set[str] = set()
+
+    def _snapshot(self, component: str) -> None:
+        if component not in self._snapshots:
+            module = getattr(self.pipe, component)
+            self._snapshots[component] = {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+    def restore_base(self) -> None:
+        for component in sorted(self._dirty):
+            getattr(self.pipe, component).load_state_dict(self._snapshots[component])
+        self._dirty.clear()
+        self.current = None
+
+    def activate(self, unit: Unit) -> None:
+        if self.current == unit:
+            return
+        self.restore_base()
+        if unit.format == "lora":
+            self._apply_lora(unit)
+        elif unit.format == "unet":
+            self._apply_unet(unit)
+        self.current = unit
+
+    def _apply_lora(self, unit: Unit) -> None:
+        from safetensors import safe_open
+
+        file = unit.path / LORA_FILE
+        with safe_open(str(file), framework="pt") as f:
+            keys = list(f.keys())
+        touched = ["unet"] + (["text_encoder"] if any(k.startswith("text_encoder.") for k in keys) else [])
+        for c in touched:
+            self._snapshot(c)
+        self._dirty.update(touched)
+        name = unit.name.replace(".", "_")
+        try:
+            self.pipe.load_lora_weights(str(unit.path), adapter_name=name)
+        except Exception as e:  # noqa: BLE001 — a broken or mismatched file names the unit
+            self.restore_base()
+            raise HfFairError(f"could not load LoRA of unit {unit.name} from '{file}' into this base ({type(e).__name__}: {str(e)[:200]}); was it trained on another base?") from None
+        self.pipe.fuse_lora(components=touched, lora_scale=1.0, adapter_names=[name])
+        self.pipe.unload_lora_weights()  # drops the LoRA layers; the fused weights stay
+
+    def _apply_unet(self, unit: Unit) -> None:
+        unet = self.pipe.unet
+        state = _load_unet_weights(unit.path / "unet")
+        ours = unet.state_dict()
+        if set(state) != set(ours) or any(state[k].shape != ours[k].shape for k in ours):
+            raise HfFairError(f"the UNet of unit {unit.name} ('{unit.path / 'unet'}') does not fit this base's UNet (other architecture); generate with the base it was trained on")
+        self._snapshot("unet")
+        self._dirty.add("unet")
+        unet.load_state_dict({k: v.to(ours[k].dtype) for k, v in state.items()})
+        te = unit.path / "text_encoder"
+        if te.is_dir():  # DreamBooth that also trained the text encoder
+            from safetensors.torch import load_file
+
+            self._snapshot("text_encoder")
+            self._dirty.add("text_encoder")
+            self.pipe.text_encoder.load_state_dict(load_file(str(te / "model.safetensors")))

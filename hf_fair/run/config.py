@@ -1,0 +1,203 @@
+"""The end-to-end run configuration: one YAML file with a section per stage.
+
+```yaml
+dataset: colored-digits          # top level: what to compare, where
+severities: [0.95, 0.99, 0.995]
+seeds: [0, 1, 2]
+methods: [erm, groupdro, vanilla, lora, dreambooth, dreambooth_cluster, dreambooth_cluster+groupdro, oracle]
+finetune_scope: last_layer
+output: runs/colored-digits
+data:       {data_seed: 0}                 # DataArguments (dataset and severity come from above)
+cluster:    {k: auto, min_cluster_size: 5} # ClusterArguments
+adapters:   {max_train_steps: 200}         # AdapterArguments shared by every source
+lora:       {learning_rate: 1e-3}          # per-source overrides of `adapters`
+generate:   {images_per_group: 200}        # GenerateArguments shared by every source
+classifier: {model: resnet18, epochs: 20}  # ClassifierArguments of real-data training and finetuning
+pretrain:   {epochs: 10}                   # overrides of `classifier` for synthetic pretraining
+```
+
+Unknown keys are refused with the section and the allowed names, so a typo never silently
+falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+import yaml
+
+from hf_fair.classify.config import OBJECTIVES, SCOPES, ClassifierArguments
+from hf_fair.cluster import ClusterArguments
+from hf_fair.data import DataArguments
+from hf_fair.diffusion.adapters_config import AdapterArguments
+from hf_fair.diffusion.generate_config import GenerateArguments
+from hf_fair.errors import HfFairError
+
+SOURCES = ("vanilla", "lora", "dreambooth", "dreambooth_cluster")
+# (method, unit) of the adapters behind each finetuned source
+SOURCE_ADAPTERS = {"lora": ("lora", "group"), "dreambooth": ("dreambooth", "group"), "dreambooth_cluster": ("dreambooth", "cluster")}
+SECTIONS = {
+    "data": DataArguments,
+    "cluster": ClusterArguments,
+    "adapters": AdapterArguments,
+    "lora": AdapterArguments,
+    "dreambooth": AdapterArguments,
+    "dreambooth_cluster": AdapterArguments,
+    "generate": GenerateArguments,
+    "classifier": ClassifierArguments,
+    "pretrain": ClassifierArguments,
+}
+# set by the runner per stage; a config may not set them
+RUNNER_OWNED = {
+    "data": {"dataset", "severity"},
+    "adapters": {"output_dir", "method", "unit", "overwrite", "push_to_hub"},
+    "generate": {"output_dir", "source", "adapters", "overwrite", "push_to_hub"},
+    "classifier": {"output_dir", "stage", "init", "objective", "seed", "overwrite", "push_to_hub", "finetune_scope"},
+}
+RUNNER_OWNED.update({k: RUNNER_OWNED["adapters"] for k in ("lora", "dreambooth", "dreambooth_cluster")})
+RUNNER_OWNED["pretrain"] = RUNNER_OWNED["classifier"]
+
+
+@dataclass(frozen=True)
+class Method:
+    """A results-table row: a real-data objective, optionally after synthetic pretraining."""
+
+    key: str
+    source: str | None  # None: real data only; "oracle": group-balanced real data
+    objective: str
+
+    @property
+    def synthetic(self) -> bool:
+        return self.source in SOURCES
+
+
+def parse_method(key: str) -> Method:
+    if key == "oracle":
+        return Method(key, "oracle", "erm")
+    if key in OBJECTIVES:
+        return Method(key, None, key)
+    if key in SOURCES:
+        return Method(key, key, "erm")
+    if "+" in key:
+        source, objective = key.split("+", 1)
+        if source in SOURCES and objective in OBJECTIVES:
+            return Method(key, source, objective)
+    raise HfFairError(
+        f"unknown method '{key}' in `methods`; use an objective {list(OBJECTIVES)}, a source {list(SOURCES)}, "
+        f"'<source>+<objective>' (e.g. dreambooth_cluster+groupdro) or 'oracle'"
+    )
+
+
+@dataclass
+class RunConfig:
+    dataset: str = "colored-digits"
+    severities: list[float] = field(default_factory=lambda: [0.99])
+    seeds: list[int] = field(default_factory=lambda: [0])
+    methods: list[str] = field(default_factory=lambda: ["erm", "groupdro", "vanilla", "dreambooth_cluster"])
+    finetune_scope: str = "last_layer"
+    output: str = "runs/run"
+    base: str = "embedded"
+    sections: dict = field(default_factory=dict)  # section name -> {field: value}
+
+    def __post_init__(self):
+        if self.finetune_scope not in SCOPES:
+            raise HfFairError(f"finetune_scope '{self.finetune_scope}' is not one of {list(SCOPES)}")
+        if not self.severities or not self.seeds or not self.methods:
+            raise HfFairError("severities, seeds and methods must each list at least one value")
+        self.parsed_methods = [parse_method(m) for m in self.methods]
+        dup = {m for m in self.methods if self.methods.count(m) > 1}
+        if dup:
+            raise HfFairError(f"methods listed twice: {sorted(dup)}")
+        for name, values in self.sections.items():
+            if name not in SECTIONS:
+                raise HfFairError(f"unknown section '{name}' in the run config; sections are {list(SECTIONS)}")
+            if not isinstance(values, dict):
+                raise HfFairError(f"section '{name}' must be a mapping of option: value")
+            allowed = {f.name for f in fields(SECTIONS[name])}
+            unknown = sorted(set(values) - allowed)
+            if unknown:
+                raise HfFairError(f"unknown option(s) {unknown} in section '{name}'; options: {sorted(allowed)}")
+            owned = sorted(set(values) & RUNNER_OWNED.get(name, set()))
+            if owned:
+                raise HfFairError(f"option(s) {owned} in section '{name}' are set by the runner for each stage; remove them")
+
+    # ---------------------------------------------------------------- per-stage arguments
+    def _build(self, cls, *names: str, **runner):
+        values = {}
+        for n in names:
+            values.update(self.sections.get(n, {}))
+        values.update(runner)
+        try:
+            return cls(**values)
+        except (TypeError, ValueError) as e:
+            raise HfFairError(f"section(s) {list(names)}: {e}") from None
+
+    def data_args(self, severity: float) -> DataArguments:
+        return self._build(DataArguments, "data", dataset=self.dataset, severity=severity)
+
+    def cluster_args(self) -> ClusterArguments:
+        return self._build(ClusterArguments, "cluster")
+
+    def adapter_args(self, source: str, output_dir: str) -> AdapterArguments:
+        method, unit = SOURCE_ADAPTERS[source]
+        defaults = {"base": self.base}
+        args = self._build(AdapterArguments, "adapters", source, output_dir=output_dir, method=method, unit=unit)
+        return args if "base" in self.sections.get("adapters", {}) or "base" in self.sections.get(source, {}) else replace(args, **defaults)
+
+    def generate_args(self, source: str, adapters: str | None, output_dir: str) -> GenerateArguments:
+        args = self._build(GenerateArguments, "generate", output_dir=output_dir, source=source, adapters=adapters,
+                           **({"base": self.base} if source == "vanilla" and "base" not in self.sections.get("generate", {}) else {}))
+        return args
+
+    def classifier_args(self, **runner) -> ClassifierArguments:
+        return self._build(ClassifierArguments, "classifier", **runner)
+
+    def pretrain_args(self, **runner) -> ClassifierArguments:
+        return self._build(ClassifierArguments, "classifier", "pretrain", stage="pretrain", **runner)
+
+    def sources(self) -> list[str]:
+        """Synthetic sources the methods need, in a fixed order."""
+        used = {m.source for m in self.parsed_methods if m.synthetic}
+        return [s for s in SOURCES if s in used]
+
+    def as_dict(self) -> dict:
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "sections"}
+        d.update(self.sections)
+        return d
+
+
+TOP_LEVEL = {f.name for f in fields(RunConfig) if f.name != "sections"}
+
+
+def config_from_dict(data: dict, where: str = "the run config") -> RunConfig:
+    if not isinstance(data, dict):
+        raise HfFairError(f"{where} must be a mapping of option: value")
+    top = {k: v for k, v in data.items() if k in TOP_LEVEL}
+    sections = {k: v or {} for k, v in data.items() if k not in TOP_LEVEL}
+    unknown = sorted(k for k in sections if k not in SECTIONS)
+    if unknown:
+        raise HfFairError(f"unknown key(s) {unknown} in {where}; top-level keys: {sorted(TOP_LEVEL)}, sections: {list(SECTIONS)}")
+    for key in ("severities", "seeds", "methods"):
+        if key in top and not isinstance(top[key], list):
+            top[key] = [top[key]]
+    return RunConfig(**top, sections=sections)
+
+
+def load_run_config(path: str | Path, overrides: dict | None = None) -> RunConfig:
+    path = Path(path)
+    if not path.is_file():
+        raise HfFairError(f"run config '{path}' does not exist")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise HfFairError(f"run config '{path}' is not valid YAML: {e}") from None
+    if overrides:
+        data = {**data, **overrides}
+    return config_from_dict(data, where=f"'{path}'")
+
+
+def stage_dict(obj) -> dict:
+    """A dataclass as a plain dict for hashing and recording."""
+    return dataclasses.asdict(obj)
