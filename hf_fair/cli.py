@@ -108,6 +108,12 @@ def cmd_generate(argv: list[str]) -> int:
     return generate_main(argv)
 
 
+def cmd_run(argv: list[str]) -> int:
+    from hf_fair.run.cli import main as run_main
+
+    return run_main(argv)
+
+
 def cmd_demo(argv: list[str]) -> int:
     from hf_fair.demo import main as demo_main
 
@@ -123,6 +129,7 @@ COMMANDS: dict[tuple[str, ...], tuple[Callable[[list[str]], int], str]] = {
     ("cluster",): (cmd_cluster, "cluster images within each group -> clusters.json/md + grids"),
     ("adapters", "train"): (cmd_adapters_train, "train per-group / per-cluster LoRA or DreamBooth adapters"),
     ("generate",): (cmd_generate, "generate a group-balanced synthetic dataset from a base and adapters"),
+    ("run",): (cmd_run, "the whole experiment from one YAML: data -> adapters -> generate -> classify -> report"),
     ("demo",): (cmd_demo, "run the embedded default end to end and print the results table"),
 }
 

@@ -1,12 +1,13 @@
 """``hf-fair demo``: the embedded default end to end, with the results table at the end.
 
-Today it runs the stages that exist: the Colored Digits benchmark at severity 0.99 and the
-real-data baselines (ERM and Group-DRO) through the same runner code as ``hf-fair baselines``.
-The generative stages join as they land.
+Colored Digits at severity 0.99, one seed, every method (real-data baselines, the four synthetic
+sources with last-layer finetuning, clustered DreamBooth + Group-DRO, and the oracle), through
+the same runner as ``hf-fair run``. ``--quick`` is a short smoke run of the same stages.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from hf_fair.config import parse_config
@@ -14,33 +15,29 @@ from hf_fair.config import parse_config
 
 @dataclass
 class DemoArguments:
-    severity: float = field(default=0.99, metadata={"help": "bias severity of train/validation"})
-    seed: int = field(default=0, metadata={"help": "training seed"})
-    quick: bool = field(default=False, metadata={"help": "a short smoke run (few epochs)"})
-    output: str = field(default="runs/demo", metadata={"help": "run folder (re-running resumes)"})
+    quick: bool = field(default=False, metadata={"help": "a short smoke run of the same stages"})
+    output: str = field(default=None, metadata={"help": "run folder (default runs/demo or runs/demo-quick; re-running resumes)"})
+    seed: int = field(default=0, metadata={"help": "classifier seed"})
 
 
 def main(argv: list[str]) -> int:
-    from hf_fair.baselines import BaselineArguments, run_baselines
-    from hf_fair.classify.config import ClassifierArguments
-    from hf_fair.data import DataArguments, load_group_dataset, spec_of
-    from hf_fair.data.describe import group_count_table
-    from hf_fair.report import results_markdown
+    from pathlib import Path
+
+    from hf_fair.run.config import config_from_dict
+    from hf_fair.run.presets import DEMO, QUICK
+    from hf_fair.run.runner import run
 
     args = parse_config([DemoArguments], argv, prog="hf-fair demo")
-    data_args = DataArguments(dataset="colored-digits", severity=args.severity)
-    dsd, report = load_group_dataset(data_args)
-    print(f"== colored-digits at severity {args.severity}")
-    print(group_count_table(dsd, report))
-    clf = ClassifierArguments(
-        model="resnet18",
-        epochs=3 if args.quick else 30,
-        learning_rate=0.01,
-        eval_every=1 if args.quick else 3,
-    )
-    base = BaselineArguments(methods=["erm", "groupdro"], seeds=[args.seed], results_dir=f"{args.output}/severity-{args.severity}")
-    doc = run_baselines(base, data_args, clf)
+    preset = dict(QUICK if args.quick else DEMO)
+    preset["seeds"] = [args.seed]
+    if args.output:
+        preset["output"] = args.output
+    cfg = config_from_dict(preset, where="the demo preset")
+    start = time.perf_counter()
+    run(cfg)
+    out = Path(cfg.output)
     print()
-    print(results_markdown(doc, list(spec_of(dsd).group_names)))
-    print(f"results: {base.results_dir}/results.json")
+    print((out / "results.md").read_text(), end="")
+    print(f"\nrun folder: {out}  (plot: {out / 'wga_vs_severity.png'}, grids: {out}/severity-*/grids/)")
+    print(f"finished in {time.perf_counter() - start:.0f} s")
     return 0

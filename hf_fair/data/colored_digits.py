@@ -89,8 +89,13 @@ def _balance(labels: np.ndarray, colors: np.ndarray, rng: np.random.Generator) -
     return np.sort(np.concatenate(keep))
 
 
-def load_colored_digits(seed: int = 0) -> datasets.DatasetDict:
-    """Build the benchmark (deterministic for a given seed; seed 0 is *the* benchmark)."""
+def load_colored_digits(seed: int = 0, train_bias: float | None = BASE_BIAS) -> datasets.DatasetDict:
+    """Build the benchmark (deterministic for a given seed; seed 0 is *the* benchmark).
+
+    ``train_bias=None`` colours train and validation half/half: the same images, group-balanced
+    (the runner's ``oracle`` reference). The random stream is the same either way, so the test
+    split is identical.
+    """
     from sklearn.datasets import load_digits
 
     raw = load_digits()
@@ -107,7 +112,7 @@ def load_colored_digits(seed: int = 0) -> datasets.DatasetDict:
     out = {}
     for split, idx in split_idx.items():
         labels = (digits[idx] >= 5).astype(np.int64)
-        colors = _assign_colors(labels, rng, None if split == "test" else BASE_BIAS)
+        colors = _assign_colors(labels, rng, None if split == "test" else train_bias)
         if split == "test":
             keep = _balance(labels, colors, rng)
             idx, labels, colors = idx[keep], labels[keep], colors[keep]

@@ -99,6 +99,7 @@ def generate_shard(pipe, switcher: UnitSwitcher, shard: Shard, args: GenerateArg
         stats["drawn"] += len(images)
         if not args.quality_filter:
             done.update({s: (im, sd) for s, im, sd in zip(pending, images, seeds)})
+            pending = []
             break
         blank, wrong = check_images(images, unit.group, spec, args.min_std, judge)
         last = attempt == args.max_attempts - 1

@@ -67,10 +67,10 @@ def plan_units(
     seed: int,
     prompt_template: str | None = None,
 ) -> list[Unit]:
-    groups = np.asarray(train["group"])
-    clusters = np.asarray(train["cluster"]) if unit == "cluster" else None
     if unit == "cluster" and "cluster" not in train.column_names:
         raise HfFairError("--unit cluster needs a 'cluster' column; run clustering first (cluster_groups)")
+    groups = np.asarray(train["group"])
+    clusters = np.asarray(train["cluster"]) if unit == "cluster" else None
     units: list[Unit] = []
     for g, gname in enumerate(spec.group_names):
         rows = np.flatnonzero(groups == g)

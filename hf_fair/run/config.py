@@ -129,6 +129,14 @@ class RunConfig:
         for n in names:
             values.update(self.sections.get(n, {}))
         values.update(runner)
+        types = {f.name: str(f.type) for f in fields(cls)}
+        for k, v in values.items():
+            # YAML 1.1 reads 1e-4 (no dot) as a string: coerce numbers by the field's type
+            if isinstance(v, str) and "float" in types.get(k, "") and "str" not in types[k]:
+                try:
+                    values[k] = float(v)
+                except ValueError:
+                    raise HfFairError(f"option '{k}' in section(s) {list(names)} must be a number, got '{v}'") from None
         try:
             return cls(**values)
         except (TypeError, ValueError) as e:
@@ -155,6 +163,10 @@ class RunConfig:
         return self._build(ClassifierArguments, "classifier", **runner)
 
     def pretrain_args(self, **runner) -> ClassifierArguments:
+        # synthetic pretraining keeps its last epoch unless told otherwise: choosing it by the
+        # real validation split would leak the few minority images into the pretraining stage
+        if "selection" not in self.sections.get("pretrain", {}):
+            runner.setdefault("selection", "last")
         return self._build(ClassifierArguments, "classifier", "pretrain", stage="pretrain", **runner)
 
     def sources(self) -> list[str]:

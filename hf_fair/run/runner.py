@@ -1,0 +1,218 @@
+"""``hf-fair run``: data -> cluster -> adapters -> generate -> classify -> report, cached.
+
+Every stage writes to a folder named after a key of its own settings and of the keys of the
+stages it reads from, so re-running skips finished stages, resumes interrupted ones (each stage
+resumes on its own: adapters per unit and checkpoint, generation per shard, classifiers per
+epoch), and changing one setting recomputes only what depends on it::
+
+    <output>/severity-<b>/
+        clusters/                         cluster report (sizes, ARI, grids)
+        adapters/<source>-<key>/          manifest.json + one folder per unit
+        synthetic/<source>-<key>/         group-balanced DatasetDict + fidelity report
+        classify/pretrain-<source>-seed<s>-<key>/    classifier pretrained on synthetic data
+        classify/<method>-seed<s>-<key>/  final classifier (model/, metrics.json)
+        results.json, results.md, grids/real_vs_synthetic.png
+
+Adapters and synthetic datasets are made once per severity (seeded by their own sections);
+the listed seeds vary the classifiers (pretraining, finetuning and real-data baselines).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import datasets
+import yaml
+
+from hf_fair.data import attach_spec, load_group_dataset, spec_of
+from hf_fair.errors import HfFairError
+from hf_fair.io_utils import atomic_dir, write_json
+from hf_fair.report import method_results, results_document, write_results
+from hf_fair.run.config import SOURCE_ADAPTERS, RunConfig
+
+logger = logging.getLogger("hf_fair.run")
+# settings that name a place or an action, not a result: left out of stage keys
+NOT_IN_KEY = {"output_dir", "overwrite", "push_to_hub", "private", "adapters", "batch_size", "eval_batch_size",
+              "device", "num_workers", "grid", "fidelity"}
+
+
+def stage_key(*parts) -> str:
+    def clean(p):
+        return {k: v for k, v in p.items() if k not in NOT_IN_KEY} if isinstance(p, dict) else p
+
+    text = json.dumps([clean(p) for p in parts], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+class Runner:
+    def __init__(self, cfg: RunConfig, log=print):
+        self.cfg = cfg
+        self.out = Path(cfg.output)
+        self.log = log
+        self.timings: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ helpers
+    def _timed(self, name: str, fn, *a, **kw):
+        start = time.perf_counter()
+        result = fn(*a, **kw)
+        self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start
+        return result
+
+    def run(self) -> dict[float, dict]:
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "config.yaml").write_text(yaml.safe_dump(self.cfg.as_dict(), sort_keys=False))
+        docs = {}
+        for b in self.cfg.severities:
+            docs[b] = self.run_severity(b)
+        from hf_fair.run.plots import plot_wga_vs_severity
+        from hf_fair.report import results_markdown
+
+        md = "\n".join(results_markdown(doc, doc.get("group_names")) for doc in docs.values())
+        (self.out / "results.md").write_text(md)
+        plot_wga_vs_severity(list(docs.values()), self.out / "wga_vs_severity.png")
+        write_json(self.out / "timings.json", {k: round(v, 1) for k, v in self.timings.items()})
+        return docs
+
+    # ------------------------------------------------------------------ one severity
+    def run_severity(self, severity: float) -> dict:
+        cfg = self.cfg
+        sev = self.out / f"severity-{severity}"
+        data_args = cfg.data_args(severity)
+        dsd, report = load_group_dataset(data_args)
+        spec = spec_of(dsd)
+        data_key = stage_key(asdict(data_args))
+        self.log(f"== {cfg.dataset} at severity {severity}: train group counts "
+                 f"{dict(zip(spec.group_names, report.counts_after['train'] if report else []))}")
+        artifacts = {"clusters": "clusters", "adapters": {}, "synthetic": {}, "models": {}}
+
+        self._timed("cluster", self._clusters, dsd, data_args, sev / "clusters")
+
+        synthetic, fidelity = {}, {}
+        for source in cfg.sources():
+            adapters_dir, adapters_key = None, None
+            if source != "vanilla":
+                adapters_dir, adapters_key = self._timed(f"adapters:{source}", self._adapters, source, dsd, data_args, data_key, sev)
+                artifacts["adapters"][source] = str(adapters_dir.relative_to(sev))
+            gen_dir = self._timed(f"generate:{source}", self._generate, source, dsd, data_args, data_key, adapters_dir, adapters_key, sev)
+            artifacts["synthetic"][source] = str(gen_dir.relative_to(sev))
+            synthetic[source] = (gen_dir, stage_key(data_key, adapters_key, str(gen_dir.name)))
+            fid_file = gen_dir / "fidelity.json"
+            if fid_file.is_file():
+                f = json.loads(fid_file.read_text())["sources"][source]
+                fidelity[source] = {k: f[k] for k in ("frechet_all", "frechet_mean_over_groups", "label_acc", "attribute_acc", "group_acc")}
+
+        methods, notes = {}, {}
+        oracle = None
+        for m in cfg.parsed_methods:
+            per_seed, paths = [], []
+            for seed in cfg.seeds:
+                if m.source is None:
+                    run_dsd = dsd
+                    args = cfg.classifier_args(objective=m.objective, seed=seed)
+                    key = stage_key(data_key, asdict(args))
+                elif m.source == "oracle":
+                    if oracle is None:
+                        from hf_fair.run.oracle import oracle_dataset
+
+                        oracle = oracle_dataset(data_args, dsd)
+                        notes["oracle"] = oracle[1]
+                    run_dsd = oracle[0]
+                    args = cfg.classifier_args(objective=m.objective, seed=seed)
+                    key = stage_key(data_key, "oracle", asdict(args))
+                else:
+                    gen_dir, gen_key = synthetic[m.source]
+                    init = self._timed(f"pretrain:{m.source}", self._pretrain, m.source, gen_dir, gen_key, dsd, data_args, seed, sev)
+                    run_dsd = dsd
+                    args = cfg.classifier_args(objective=m.objective, seed=seed, stage="finetune", init=str(init),
+                                               finetune_scope=cfg.finetune_scope)
+                    key = stage_key(data_key, gen_key, asdict(args) | {"init": init.parent.name})
+                folder = sev / "classify" / f"{m.key.replace('+', '_')}-seed{seed}-{key}"
+                args = replace(args, output_dir=str(folder))
+                self.log(f"-- {m.key} seed {seed}")
+                from hf_fair.classify.trainer import train_classifier
+
+                metrics = self._timed(f"classify:{m.key}", train_classifier, args, data_args, run_dsd)
+                per_seed.append(metrics["splits"]["test"])
+                paths.append(str((folder / "model").relative_to(sev)))
+            methods[m.key] = method_results(per_seed)
+            artifacts["models"][m.key] = paths
+
+        clf = cfg.classifier_args()
+        doc = results_document(
+            cfg.dataset, severity, clf.selection, methods,
+            group_names=list(spec.group_names), seeds=list(cfg.seeds), model=clf.model, epochs=clf.epochs,
+            finetune_scope=cfg.finetune_scope, fidelity=fidelity, notes=notes, artifacts=artifacts,
+            train_group_counts=dict(zip(spec.group_names, report.counts_after["train"])) if report else None,
+        )
+        write_results(sev, doc, list(spec.group_names))
+        if synthetic:
+            from hf_fair.run.plots import real_vs_synthetic_grid
+
+            real_vs_synthetic_grid(dsd["train"], {s: d for s, (d, _) in synthetic.items()}, spec, sev / "grids" / "real_vs_synthetic.png")
+        return doc
+
+    # ------------------------------------------------------------------ stages
+    def _clusters(self, dsd, data_args, folder: Path) -> None:
+        if (folder / "clusters.json").is_file():
+            return
+        from hf_fair.cluster import cluster_grids, cluster_groups, write_cluster_report
+
+        cargs = self.cfg.cluster_args()
+        clustered, report = cluster_groups(dsd, cargs)
+        report["dataset"] = {"name": data_args.dataset, "severity": data_args.severity, "seed": data_args.data_seed}
+        report["assignments"] = list(clustered[cargs.split]["cluster"])
+        with atomic_dir(folder) as tmp:
+            write_cluster_report(report, tmp)
+            cluster_grids(clustered[cargs.split], Path(tmp))
+
+    def _adapters(self, source: str, dsd, data_args, data_key: str, sev: Path) -> tuple[Path, str]:
+        from hf_fair.diffusion.train_adapters import train_adapters
+
+        args = self.cfg.adapter_args(source, output_dir=None)
+        cluster_args = self.cfg.cluster_args() if SOURCE_ADAPTERS[source][1] == "cluster" else None
+        key = stage_key(data_key, asdict(args), asdict(cluster_args) if cluster_args else None)
+        folder = sev / "adapters" / f"{source}-{key}"
+        if not (folder / "manifest.json").is_file():
+            self.log(f"-- adapters for {source} ({args.method}, unit {args.unit}) -> {folder}")
+            train_adapters(replace(args, output_dir=str(folder)), data_args, copy.deepcopy(cluster_args), dsd=dsd)
+        return folder, key
+
+    def _generate(self, source: str, dsd, data_args, data_key: str, adapters_dir, adapters_key, sev: Path) -> Path:
+        from hf_fair.diffusion.generate import RESULT, generate_dataset
+
+        args = self.cfg.generate_args(source, str(adapters_dir) if adapters_dir else None, output_dir=None)
+        key = stage_key(data_key, adapters_key, asdict(args))
+        folder = sev / "synthetic" / f"{source}-{key}"
+        if not (folder / RESULT).is_file():
+            self.log(f"-- synthetic data from {source} -> {folder}")
+            generate_dataset(replace(args, output_dir=str(folder)), data_args, dsd=dsd, command=f"hf-fair run ({source})")
+        return folder
+
+    def _pretrain(self, source: str, gen_dir: Path, gen_key: str, dsd, data_args, seed: int, sev: Path) -> Path:
+        from hf_fair.classify.trainer import train_classifier
+
+        args = self.cfg.pretrain_args(objective="erm", seed=seed)
+        key = stage_key(gen_key, asdict(args))
+        folder = sev / "classify" / f"pretrain-{source}-seed{seed}-{key}"
+        if not (folder / "metrics.json").is_file():
+            synth = datasets.load_from_disk(str(gen_dir))["train"]
+            # pretraining sees synthetic images only; real validation/test are reported, and the
+            # checkpoint is chosen by the pretrain section's selection rule
+            keep = [c for c in ("image", "label", "attribute", "group") if c in synth.column_names]
+            pre = attach_spec(datasets.DatasetDict({"train": synth.select_columns(keep),
+                                                    "validation": dsd["validation"], "test": dsd["test"]}), spec_of(dsd))
+            self.log(f"-- pretrain on {source} synthetic data, seed {seed}")
+            train_classifier(replace(args, output_dir=str(folder)), data_args, pre)
+        return folder / "model"
+
+
+def run(cfg: RunConfig, log=print) -> dict:
+    if not cfg.output:
+        raise HfFairError("`output` (the run folder) is required")
+    return Runner(cfg, log).run()

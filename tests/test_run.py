@@ -1,0 +1,157 @@
+"""The end-to-end runner: config checks, stage caching, and kill-and-resume of the adapters stage."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hf_fair.errors import HfFairError
+from hf_fair.run.config import config_from_dict, parse_method
+
+TINY = {
+    "dataset": "colored-digits",
+    "severities": [0.99],
+    "seeds": [0],
+    "methods": ["erm", "lora+groupdro"],
+    "adapters": {"max_train_steps": 30, "checkpointing_steps": 5},
+    "generate": {"images_per_group": 4, "num_inference_steps": 2, "guidance_scale": 2.0, "fidelity": False},
+    "classifier": {"model": "resnet18", "epochs": 1, "max_steps": 2, "learning_rate": 0.01},
+    "pretrain": {"epochs": 1, "max_steps": 2},
+}
+
+
+def _cfg(tmp_path, name="run", **changes):
+    data = {**TINY, "output": str(tmp_path / name), **changes}
+    return data
+
+
+def _env():
+    return {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
+
+
+def test_methods_parse_and_bad_ones_are_named():
+    assert parse_method("dreambooth_cluster+groupdro").source == "dreambooth_cluster"
+    assert parse_method("dreambooth_cluster+groupdro").objective == "groupdro"
+    assert parse_method("oracle").source == "oracle"
+    assert parse_method("jtt").source is None
+    with pytest.raises(HfFairError, match=r"unknown method 'dreambooth\+magic'"):
+        parse_method("dreambooth+magic")
+
+
+def test_config_refuses_typos_and_runner_owned_options(tmp_path):
+    with pytest.raises(HfFairError, match=r"unknown option\(s\) \['epochz'\] in section 'classifier'"):
+        config_from_dict(_cfg(tmp_path, classifier={"epochz": 3}))
+    with pytest.raises(HfFairError, match="unknown key"):
+        config_from_dict(_cfg(tmp_path, clasifier={"epochs": 3}))
+    with pytest.raises(HfFairError, match="set by the runner"):
+        config_from_dict(_cfg(tmp_path, classifier={"objective": "groupdro"}))
+    with pytest.raises(HfFairError, match="finetune_scope"):
+        config_from_dict(_cfg(tmp_path, finetune_scope="half"))
+    cfg = config_from_dict(_cfg(tmp_path, lora={"learning_rate": "1e-4"}))
+    assert cfg.adapter_args("lora", "x").lr == pytest.approx(1e-4)  # YAML's 1e-4 string becomes a number
+    assert cfg.pretrain_args().selection == "last"
+    assert cfg.sources() == ["lora"]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    from hf_fair.run.runner import run
+
+    import torch
+
+    tmp = tmp_path_factory.mktemp("run")
+    cfg = config_from_dict(_cfg(tmp, "uninterrupted"))
+    # one thread, as in the subprocesses below (OMP_NUM_THREADS=1): float sums then agree bit for bit
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        docs = run(cfg, log=lambda *_: None)
+    finally:
+        torch.set_num_threads(threads)
+    return tmp, cfg, docs
+
+
+def test_run_writes_results_contract_and_artifacts(finished_run):
+    tmp, cfg, docs = finished_run
+    out = Path(cfg.output)
+    doc = json.loads((out / "severity-0.99" / "results.json").read_text())
+    assert doc["dataset"] == "colored-digits" and doc["severity"] == 0.99 and doc["selection"] == "val_worst_group"
+    assert set(doc["methods"]) == {"erm", "lora+groupdro"}
+    for m in doc["methods"].values():
+        assert set(m) >= {"worst_group_acc", "balanced_acc", "average_acc", "per_group_acc"}
+        assert len(m["worst_group_acc"]["per_seed"]) == 1
+        assert set(m["per_group_acc"]) == {"0", "1", "2", "3"}
+    assert doc["finetune_scope"] == "last_layer"
+    sev = out / "severity-0.99"
+    assert (sev / doc["artifacts"]["adapters"]["lora"] / "manifest.json").is_file()
+    assert (sev / doc["artifacts"]["synthetic"]["lora"] / "generation.json").is_file()
+    for paths in doc["artifacts"]["models"].values():
+        assert all((sev / p / "config.json").is_file() for p in paths)
+    assert (out / "results.md").read_text().count("| lora+groupdro |") == 1
+    assert (out / "wga_vs_severity.png").stat().st_size > 0
+    assert (sev / "grids" / "real_vs_synthetic.png").stat().st_size > 0
+    assert (sev / "clusters" / "clusters.json").is_file()
+
+
+def test_rerun_skips_and_a_changed_setting_recomputes_only_its_dependents(finished_run):
+    from hf_fair.run.runner import run
+
+    tmp, cfg, docs = finished_run
+    sev = Path(cfg.output) / "severity-0.99"
+
+    def folders():
+        return {p.relative_to(sev).as_posix(): p.stat().st_mtime_ns for p in sev.glob("*/*") if p.is_dir()}
+
+    before = folders()
+    again = run(cfg, log=lambda *_: None)
+    assert again[0.99]["methods"] == docs[0.99]["methods"]
+    assert folders() == before  # nothing rewritten
+
+    # the finetune scope only concerns the finetuning of synthetic-pretrained models
+    changed = config_from_dict({**cfg.as_dict(), "finetune_scope": "full"})
+    run(changed, log=lambda *_: None)
+    after = folders()
+    new = sorted(set(after) - set(before))
+    assert len(new) == 1 and new[0].startswith("classify/lora_groupdro-seed0-"), new
+    assert all(after[k] == v for k, v in before.items())
+
+
+def test_kill_during_adapters_then_rerun_gives_the_same_results(finished_run, tmp_path):
+    tmp, cfg, docs = finished_run
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump(_cfg(tmp_path, "killed")))
+    cmd = [sys.executable, "-m", "hf_fair.cli", "run", str(config)]
+    out = tmp_path / "killed" / "severity-0.99" / "adapters"
+    proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and proc.poll() is None:
+            # a checkpoint of an unfinished unit: the process is in the middle of the adapters stage
+            if list(out.glob("*/units/*/checkpoint.pt")):
+                break
+            time.sleep(0.02)
+        assert proc.poll() is None, "the run ended before the adapters stage could be interrupted"
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert not list(out.glob("*/manifest.json"))  # the stage had not finished
+    done = subprocess.run(cmd, env=_env(), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "resuming at step" in done.stderr
+    resumed = json.loads((tmp_path / "killed" / "severity-0.99" / "results.json").read_text())
+    assert resumed["methods"] == docs[0.99]["methods"]
+    ours = sorted((out).glob("*/units/*/pytorch_lora_weights.safetensors"))
+    ref = sorted((Path(cfg.output) / "severity-0.99" / "adapters").glob("*/units/*/pytorch_lora_weights.safetensors"))
+    assert len(ours) == len(ref) == 4
+    for a, b in zip(ours, ref):
+        assert a.read_bytes() == b.read_bytes()
