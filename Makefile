@@ -34,7 +34,7 @@ system-deps:
 demo: $(VENV)/.installed
 	HF_HUB_OFFLINE=1 $(VENV)/bin/hf-fair demo
 
-test: $(VENV)/.installed-dev
+test: system-deps $(VENV)/.installed-dev
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q tests
 
 clean:

@@ -23,7 +23,8 @@ def results_markdown(doc: dict, group_names: list[str] | None = None) -> str:
     head = f"### {doc['dataset']}, severity {doc['severity']} (selection: {doc['selection']})\n\n"
     cols = ["method", "worst-group acc", "balanced acc", "average acc", "seeds"]
     if group_names:
-        cols += [f"`{n}`" for n in group_names]
+        # a pipe inside a cell must be escaped, even inside a code span (GFM tables)
+        cols += ["`" + n.replace("|", "\\|") + "`" for n in group_names]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for name, m in doc["methods"].items():
         row = [
