@@ -83,6 +83,7 @@ class Runner:
     def run_severity(self, severity: float) -> dict:
         cfg = self.cfg
         sev = self.out / f"severity-{severity}"
+        started, before = time.perf_counter(), dict(self.timings)
         data_args = cfg.data_args(severity)
         dsd, report = load_group_dataset(data_args)
         spec = spec_of(dsd)
@@ -149,6 +150,8 @@ class Runner:
             group_names=list(spec.group_names), seeds=list(cfg.seeds), model=clf.model, epochs=clf.epochs,
             finetune_scope=cfg.finetune_scope, fidelity=fidelity, notes=notes, artifacts=artifacts,
             train_group_counts=dict(zip(spec.group_names, report.counts_after["train"])) if report else None,
+            seconds={"total": round(time.perf_counter() - started, 1),
+                     **{k: round(v - before.get(k, 0.0), 1) for k, v in self.timings.items() if v - before.get(k, 0.0) > 0.05}},
         )
         write_results(sev, doc, list(spec.group_names))
         if synthetic:
