@@ -556,3 +556,29 @@ def test_push_to_hub(small, tmp_path):
     assert pushed["seed"] == local["seed"] and np.array_equal(pixels(pushed), pixels(local))
     assert api.card == (tmp_path / "pushed" / "README.md").read_text()
 
+
+
+def test_two_processes_split_the_shards_and_match_one_process(vanilla_run, tmp_path):
+    """`accelerate launch --multi_gpu --num_processes 2` (gloo on CPU): every shard is drawn by
+    exactly one rank and the dataset equals the single-process one image for image."""
+    import os
+    import subprocess
+    import sys
+
+    ref_out, argv = vanilla_run
+    out = tmp_path / "two"
+    flags = [a if a != str(ref_out) else str(out) for a in argv[1:]] + ["--fidelity", "false", "--grid", "false"]
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+           "--mixed_precision", "no", "--dynamo_backend", "no",
+           str(Path(__file__).resolve().parents[1] / "training_scripts" / "generate_balanced.py"), *flags]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    result = json.loads((out / "generation.json").read_text())
+    assert result["run"]["num_processes"] == 2
+    single = json.loads((ref_out / "generation.json").read_text())
+    assert result["run"]["generated_shards"] == single["run"]["generated_shards"] > 1  # all shards, none twice
+    assert result["run"]["skipped_shards"] == 0
+    ours, ref = datasets.load_from_disk(str(out))["train"], datasets.load_from_disk(str(ref_out))["train"]
+    assert ours["seed"] == ref["seed"] and ours["slot"] == ref["slot"] and ours["prompt"] == ref["prompt"]
+    assert np.array_equal(pixels(ours), pixels(ref))
