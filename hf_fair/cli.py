@@ -59,7 +59,7 @@ def cmd_data_export(argv: list[str]) -> int:
         dsd,
         export_args.output,
         dataset_name=data_args.dataset,
-        source=data_args.data_dir or data_args.source or data_args.dataset,
+        source=data_args.data_dir or data_args.hub_dataset or data_args.dataset,
         report=report,
         command="hf-fair data export " + " ".join(shlex.quote(a) for a in argv),
         overwrite=export_args.overwrite,
