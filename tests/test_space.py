@@ -186,6 +186,19 @@ def open_tab(page, name: str) -> None:
     page.get_by_role("tab", name=TABS[name]).click()
 
 
+def click_until(page, button, result, tries: int = 4, each_ms: float = 40_000) -> None:
+    """Click and wait for ``result``; click again if the first click landed before Gradio had
+    wired its event handlers (a click right after page load can be lost)."""
+    for attempt in range(tries):
+        button.click()
+        try:
+            result.wait_for(timeout=each_ms)
+            return
+        except Exception:
+            if attempt == tries - 1:
+                raise
+
+
 def wait_text(page, selector: str, text: str, timeout: float = 120_000) -> str:
     loc = page.locator(selector)
     loc.filter(has_text=text).first.wait_for(timeout=timeout)
@@ -230,9 +243,9 @@ def test_space_in_browser(tmp_path):
                 page.get_by_role("tab", name=TABS["data"]).wait_for()
 
                 # ---- 1. data and bias
+                page.wait_for_load_state("networkidle")
                 open_tab(page, "data")
-                page.get_by_role("button", name="Show data").click()
-                page.locator("#data-gallery img").first.wait_for()
+                click_until(page, page.get_by_role("button", name="Show data"), page.locator("#data-gallery img").first)
                 status = wait_text(page, "#data-status", "Severity b = 0.99")
                 assert "405" in status and "134" in status, status  # train majority, balanced test
                 assert page.locator("#data-gallery img").count() == 4
