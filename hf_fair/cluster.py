@@ -240,3 +240,17 @@ def write_cluster_report(report: dict, folder: Path) -> None:
             row += f" {rep['adjusted_rand_index']:.3f} |" if "adjusted_rand_index" in rep else " |"
         lines.append(row)
     (folder / "clusters.md").write_text("\n".join(lines) + "\n")
+
+
+def cluster_to_folder(dsd: datasets.DatasetDict, args: ClusterArguments, data_args, output: Path) -> dict:
+    """Cluster, then write ``clusters.json`` (with every row's cluster), ``clusters.md`` and the
+    grids into ``output`` atomically; returns the report."""
+    from hf_fair.io_utils import atomic_dir
+
+    clustered, report = cluster_groups(dsd, args)
+    report["dataset"] = {"name": data_args.dataset, "severity": data_args.severity, "seed": data_args.data_seed}
+    report["assignments"] = list(clustered[args.split]["cluster"])
+    with atomic_dir(output) as tmp:
+        write_cluster_report(report, Path(tmp))
+        cluster_grids(clustered[args.split], Path(tmp))
+    return report

@@ -21,10 +21,10 @@ class ClusterOutputArguments:
 
 
 def main(argv: list[str]) -> int:
-    from hf_fair.cluster import ClusterArguments, cluster_grids, cluster_groups, write_cluster_report
+    from hf_fair.cluster import ClusterArguments, cluster_to_folder
     from hf_fair.config import parse_config
     from hf_fair.data import DataArguments, load_group_dataset
-    from hf_fair.io_utils import atomic_dir, check_output_dir
+    from hf_fair.io_utils import check_output_dir
 
     data_args, cluster_args, out_args = parse_config(
         [DataArguments, ClusterArguments, ClusterOutputArguments], argv, prog="hf-fair cluster"
@@ -33,12 +33,7 @@ def main(argv: list[str]) -> int:
         raise HfFairError("--output is required: the folder to write clusters.json, clusters.md and the grids to")
     output = check_output_dir(out_args.output, out_args.overwrite)
     dsd, _ = load_group_dataset(data_args)
-    clustered, report = cluster_groups(dsd, cluster_args)
-    report["dataset"] = {"name": data_args.dataset, "severity": data_args.severity, "seed": data_args.data_seed}
-    report["assignments"] = list(clustered[cluster_args.split]["cluster"])
-    with atomic_dir(output) as tmp:
-        write_cluster_report(report, tmp)
-        cluster_grids(clustered[cluster_args.split], Path(tmp))
+    cluster_to_folder(dsd, cluster_args, data_args, Path(output))
     print((Path(output) / "clusters.md").read_text(), end="")
     print(f"wrote {output}")
     return 0

@@ -32,7 +32,7 @@ import yaml
 
 from hf_fair.data import attach_spec, load_group_dataset, spec_of
 from hf_fair.errors import HfFairError
-from hf_fair.io_utils import atomic_dir, write_json
+from hf_fair.io_utils import write_json
 from hf_fair.report import method_results, results_document, write_results
 from hf_fair.run.config import SOURCE_ADAPTERS, RunConfig
 
@@ -164,15 +164,9 @@ class Runner:
     def _clusters(self, dsd, data_args, folder: Path) -> None:
         if (folder / "clusters.json").is_file():
             return
-        from hf_fair.cluster import cluster_grids, cluster_groups, write_cluster_report
+        from hf_fair.cluster import cluster_to_folder
 
-        cargs = self.cfg.cluster_args()
-        clustered, report = cluster_groups(dsd, cargs)
-        report["dataset"] = {"name": data_args.dataset, "severity": data_args.severity, "seed": data_args.data_seed}
-        report["assignments"] = list(clustered[cargs.split]["cluster"])
-        with atomic_dir(folder) as tmp:
-            write_cluster_report(report, tmp)
-            cluster_grids(clustered[cargs.split], Path(tmp))
+        cluster_to_folder(dsd, self.cfg.cluster_args(), data_args, folder)
 
     def _adapters(self, source: str, dsd, data_args, data_key: str, sev: Path) -> tuple[Path, str]:
         from hf_fair.diffusion.train_adapters import train_adapters
