@@ -107,3 +107,20 @@ def make_imagefolder(root: Path, n: int = 40, with_split: bool = False) -> Path:
         w.writeheader()
         w.writerows(rows)
     return root
+
+
+def populate_hub_cache(folder, cache, repo_id: str, commit: str, monkeypatch):
+    """Put ``folder`` into a local HF cache as snapshot ``commit`` of model ``repo_id`` and make
+    huggingface_hub read only that cache (HF_HUB_OFFLINE). Returns the snapshot path."""
+    import shutil
+
+    import huggingface_hub.constants
+
+    repo = Path(cache) / ("models--" + repo_id.replace("/", "--"))
+    shutil.copytree(folder, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    return repo / "snapshots" / commit

@@ -397,20 +397,13 @@ def test_push_failure_keeps_local_adapters(lora_run, small_path):
 
 
 def test_published_adapters_load_offline_from_the_cache(lora_run, small, tmp_path, monkeypatch):
-    import huggingface_hub.constants
+    from fixtures import populate_hub_cache
 
     from hf_fair.diffusion.sources import adapter_units, resolve_adapters
 
-    commit = "0123456789abcdef0123456789abcdef01234567"
-    repo = tmp_path / "hub" / "models--me--digit-loras"
-    shutil.copytree(lora_run, repo / "snapshots" / commit)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(commit)
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    snapshot = populate_hub_cache(lora_run, tmp_path / "hub", "me/digit-loras", "0123456789abcdef0123456789abcdef01234567", monkeypatch)
     folder = resolve_adapters("me/digit-loras")
-    assert folder == repo / "snapshots" / commit
+    assert folder == snapshot
     units, manifest = adapter_units(folder, "lora", spec_of(small))
     assert [u.path for g in range(4) for u in units[g]] == [folder / "units" / f"g{g}" for g in range(4)]
     with pytest.raises(HfFairError, match="could not fetch adapters 'me/not-there'.*HF_HUB_OFFLINE=1 only reads the local cache"):

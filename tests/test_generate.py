@@ -257,16 +257,9 @@ def test_lora_source(lora_adapters, small, tmp_path):
 def test_adapters_from_the_hub_cache_offline(lora_adapters, small, tmp_path, monkeypatch):
     """--adapters <namespace/name> reads a cached snapshot with HF_HUB_OFFLINE=1 and draws the
     same images as the local folder it was published from."""
-    import huggingface_hub.constants
+    from fixtures import populate_hub_cache
 
-    commit = "89abcdef0123456789abcdef0123456789abcdef"
-    repo = tmp_path / "hub" / "models--me--digit-loras"
-    shutil.copytree(lora_adapters, repo / "snapshots" / commit)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(commit)
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    populate_hub_cache(lora_adapters, tmp_path / "hub", "me/digit-loras", "89abcdef0123456789abcdef0123456789abcdef", monkeypatch)
     hub = run(tmp_path / "hub-out", small, source="lora", adapters="me/digit-loras", images_per_group=2)
     local = run(tmp_path / "local-out", small, source="lora", adapters=str(lora_adapters), images_per_group=2)
     assert hub["adapters"]["id"] == "me/digit-loras"
