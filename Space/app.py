@@ -42,6 +42,7 @@ from PIL import Image, UnidentifiedImageError  # noqa: E402
 from hf_fair.data import DATASET_NAMES, group_counts, load_group_dataset, spec_of  # noqa: E402
 from hf_fair.data.groups import GroupSpec  # noqa: E402
 from hf_fair.diffusion.grid import make_grid  # noqa: E402
+from hf_fair.diffusion.sources import SOURCES  # noqa: E402
 from hf_fair.errors import HfFairError  # noqa: E402
 
 logger = logging.getLogger("hf_fair.space")
@@ -49,12 +50,12 @@ logger = logging.getLogger("hf_fair.space")
 DEFAULT_RUN = "runs/demo"
 OFFLINE_DATASET = "colored-digits"
 SEVERITY_CHOICES = ["none", "0.9", "0.95", "0.97", "0.99", "0.995"]
-SOURCES = ("vanilla", "lora", "dreambooth", "dreambooth_cluster")
 SOURCE_LABELS = {
     "vanilla": "vanilla base (group prompt)",
     "lora": "group LoRA",
     "dreambooth": "group DreamBooth",
     "dreambooth_cluster": "cluster DreamBooth",
+    "dreambooth_cluster_captioned": "cluster DreamBooth, per-image captions (variant)",
 }
 ALL_UNITS = "all units of the group"
 MAX_PIXELS = 40_000_000  # refuse larger uploads (decoding them would take seconds and gigabytes)
@@ -256,13 +257,13 @@ def run_adapters(run: Path) -> list[tuple[str, str]]:
 def adapters_source_of(folder: str) -> str | None:
     """Which generator source an adapters folder serves (from its manifest), or None."""
     from hf_fair.diffusion.manifest import read_manifest
-    from hf_fair.diffusion.sources import SERVES
+    from hf_fair.diffusion.sources import source_of_manifest
 
     try:
         m = read_manifest(folder)
     except HfFairError:
         return None
-    return next((s for s, pairs in SERVES.items() if (m["method"], m["unit"]) in pairs), None)
+    return source_of_manifest(m)
 
 
 # ------------------------------------------------------------------ tab 1: data and bias
@@ -623,7 +624,7 @@ def load_classifier(model_dir: str):
             except HfFairError:
                 size = None
         size = int(size or model.pretrained_cfg.get("input_size", (3, 224, 224))[-1])
-        return model, build_transforms(model, size, False, 0.0)[1], size
+        return model, build_transforms(model, size, "none", 0.0)[1], size
 
     return _MODELS.get(model_dir, make)
 

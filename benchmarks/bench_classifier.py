@@ -27,7 +27,7 @@ from hf_fair.data import DataArguments, load_group_dataset
 def bare_loop(model_name, train, steps, batch_size, lr, seed):
     torch.manual_seed(seed)
     model = timm.create_model(model_name, num_classes=2)
-    _, tf = build_transforms(model, 32, False, 0.0)
+    _, tf = build_transforms(model, 32, "none", 0.0)
     x = torch.stack([tf(ex["image"].convert("RGB")) for ex in train])  # pre-decoded, untimed
     y = torch.tensor(train["label"])
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4)
@@ -61,7 +61,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         args = ClassifierArguments(
             output_dir=tmp, model=a.model, epochs=a.epochs, batch_size=a.batch_size, learning_rate=0.01,
-            eval_every=10_000, augment=a.augment,
+            eval_every=10_000, augment="crop" if a.augment else "none",
         )  # fmt: skip
         m = train_classifier(args, data_args, dsd=dsd)
     hist = m["history"]

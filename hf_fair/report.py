@@ -37,7 +37,27 @@ def results_markdown(doc: dict, group_names: list[str] | None = None) -> str:
         if group_names:
             row += ["absent" if m["per_group_acc"].get(str(g)) is None else f"{m['per_group_acc'][str(g)] * 100:.1f}" for g in range(len(group_names))]
         lines.append("| " + " | ".join(row) + " |")
-    return head + "\n".join(lines) + "\n\nTest split; mean ± sample std over seeds, in %; per-group columns are means.\n"
+    text = head + "\n".join(lines) + "\n\nTest split; mean ± sample std over seeds, in %; per-group columns are means.\n"
+    if doc.get("fidelity"):
+        text += "\n" + fidelity_markdown(doc["fidelity"], group_names)
+    return text
+
+
+def fidelity_markdown(fidelity: dict, group_names: list[str] | None = None) -> str:
+    """Per source and group: share of synthetic images the real-data probe gives the intended
+    label / attribute, and the Frechet distance to the real images of that group."""
+    names = group_names or sorted({g for f in fidelity.values() for g in f.get("per_group", {})})
+    lines = ["| source | group | label acc | attribute acc | Frechet |", "|---|---|---:|---:|---:|"]
+    for source, f in fidelity.items():
+        for g, name in enumerate(names):
+            v = f.get("per_group", {}).get(str(g))
+            if v is None:
+                continue
+            fd = "-" if v.get("frechet") is None else f"{v['frechet']:.1f}"
+            lines.append(f"| {source} | {name.replace('|', chr(92) + '|')} | {100 * v['label_acc']:.1f} | {100 * v['attribute_acc']:.1f} | {fd} |")
+        fa = f.get("frechet_all")
+        lines.append(f"| {source} | all | {100 * f['label_acc']:.1f} | {100 * f['attribute_acc']:.1f} | {'-' if fa is None else f'{fa:.1f}'} |")
+    return "Synthetic data fidelity (probe on real test features; Frechet on the same encoder):\n\n" + "\n".join(lines) + "\n"
 
 
 def write_results(folder: str | Path, doc: dict, group_names: list[str] | None = None) -> str:

@@ -120,7 +120,7 @@ def test_model_checkpoint_reproduces_metrics(tmp_path, small_digits):
     args = ClassifierArguments(output_dir=str(tmp_path / "r"), **FAST)
     m = train_classifier(args, data_args(), dsd=small_digits)
     model = timm.create_model(f"local-dir:{tmp_path / 'r' / 'model'}").eval()
-    _, tf = build_transforms(model, 32, False, 0.0)
+    _, tf = build_transforms(model, 32, "none", 0.0)
     test = small_digits["test"]
     x = torch.stack([tf(ex["image"]) for ex in test])
     with torch.no_grad():
@@ -241,3 +241,45 @@ def test_bad_flags():
         ClassifierArguments(output_dir="x", objective="dro")
     with pytest.raises(ValueError, match="--init"):
         ClassifierArguments(output_dir="x", stage="finetune")
+
+
+def test_stride_one_resnets_are_timm_models_that_round_trip(tmp_path):
+    import timm
+    import torch
+
+    from hf_fair.classify import models
+
+    model = models.create_model("resnet10_s1", num_classes=2, pretrained=False)
+    assert isinstance(model, timm.models.resnet.ResNet)
+    # the stem keeps the resolution: 16 px in, 2x2 before pooling (three stride-2 stages)
+    x = torch.randn(3, 3, 16, 16)
+    assert model.forward_features(x).shape == (3, 256, 2, 2)
+    assert model(x).shape == (3, 2)
+    assert [f["reduction"] for f in model.feature_info] == [1, 1, 2, 4, 8]
+    models.save_checkpoint(model, tmp_path / "m")
+    loaded = timm.create_model(f"local-dir:{tmp_path / 'm'}", pretrained=True)
+    model.eval(), loaded.eval()
+    assert torch.allclose(model(x), loaded(x))
+    with pytest.raises(HfFairError, match="pretrained"):
+        models.create_model("resnet10_s1", num_classes=2, pretrained=True)
+
+
+def test_augmentation_choices_and_colour_is_kept():
+    import numpy as np
+    import timm
+    from PIL import Image
+
+    from hf_fair.classify.data import build_transforms
+
+    model = timm.create_model("resnet10_s1", num_classes=2)
+    image = Image.fromarray(np.full((32, 32, 3), (200, 0, 0), dtype=np.uint8))
+    for augment in ("crop", "shift", "none"):
+        train, evaluation = build_transforms(model, 16, augment, 0.0, shift_px=1)
+        x = train(image)
+        assert x.shape == (3, 16, 16)
+        # a uniformly red image stays uniformly red: no colour jitter in any augmentation
+        assert torch.allclose(x, evaluation(image))
+    with pytest.raises(ValueError, match="--augment 'jitter'"):
+        build_transforms(model, 16, "jitter", 0.0)
+    with pytest.raises(ValueError, match="--augment"):
+        ClassifierArguments(output_dir="x", augment="colour")

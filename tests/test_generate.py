@@ -575,3 +575,48 @@ def test_two_processes_split_the_shards_and_match_one_process(vanilla_run, tmp_p
     ours, ref = datasets.load_from_disk(str(out))["train"], datasets.load_from_disk(str(ref_out))["train"]
     assert ours["seed"] == ref["seed"] and ours["slot"] == ref["slot"] and ours["prompt"] == ref["prompt"]
     assert np.array_equal(pixels(ours), pixels(ref))
+
+
+# ------------------------------------------------------------------ captioned variant
+@pytest.fixture(scope="module")
+def db_captioned_adapters(small, tmp_path_factory):
+    from hf_fair.cluster import ClusterArguments
+
+    out = tmp_path_factory.mktemp("adapters") / "dbcc"
+    train_adapters(AdapterArguments(output_dir=str(out), method="dreambooth", unit="cluster", max_train_steps=1, train_batch_size=2,
+                                    caption_column="digit"), DATA, dsd=small, cluster_args=ClusterArguments(k="2", min_cluster_size=1))
+    return out
+
+
+def test_captioned_units_draw_caption_values_in_class_proportions(db_captioned_adapters, small, tmp_path):
+    from hf_fair.diffusion.manifest import read_manifest
+
+    manifest = read_manifest(db_captioned_adapters)
+    train = small["train"]
+    for u in manifest["units"]:
+        assert u["caption_column"] == "digit"
+        y = u["group"] // 2
+        digits = [d for d, label in zip(train["digit"], train["label"]) if label == y]
+        # shares: the digits of the unit's *class* in the real training data, not only its own images
+        assert u["caption_weights"] == pytest.approx({str(d): digits.count(d) / len(digits) for d in set(digits)})
+        for value, prompt in u["caption_prompts"].items():
+            assert prompt.endswith(f"handwritten digit {value}") and u["token"] in prompt
+    result = run(tmp_path / "cap", small, source="dreambooth_cluster_captioned", adapters=str(db_captioned_adapters), images_per_group=12)
+    ds = datasets.load_from_disk(str(tmp_path / "cap"))["train"]
+    assert np.bincount(ds["group"], minlength=4).tolist() == [12] * 4
+    for g in range(4):
+        rows = ds.select(np.flatnonzero(np.asarray(ds["group"]) == g))
+        drawn = {p.rsplit(" ", 1)[1] for p in rows["prompt"]}
+        # a minority group with few real digits still draws every digit of its class
+        assert drawn <= {str(d) for d in (range(5) if g < 2 else range(5, 10))} and len(drawn) >= 3
+    assert sum(u["images"] for u in result["units"]) == 48 and all(u["caption"] is not None for u in result["units"])
+
+
+def test_captioned_and_plain_sources_refuse_each_others_adapters(db_captioned_adapters, db_cluster_adapters, small, tmp_path):
+    with pytest.raises(HfFairError, match="dreambooth_cluster_captioned"):
+        run(tmp_path / "a", small, source="dreambooth_cluster", adapters=str(db_captioned_adapters))
+    with pytest.raises(HfFairError, match="trained with --caption_column"):
+        run(tmp_path / "b", small, source="dreambooth_cluster_captioned", adapters=str(db_cluster_adapters))
+    with pytest.raises(HfFairError, match="caption_column 'colour'"):
+        train_adapters(AdapterArguments(output_dir=str(tmp_path / "c"), caption_column="colour", max_train_steps=1), DATA, dsd=small)
+    assert not (tmp_path / "c").exists()

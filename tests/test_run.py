@@ -33,6 +33,10 @@ def _cfg(tmp_path, name="run", **changes):
     return data
 
 
+def sev_folder(cfg):
+    return Path(cfg.output) / "severity-0.99"
+
+
 def _env():
     return {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
 
@@ -84,7 +88,10 @@ def test_run_writes_results_contract_and_artifacts(finished_run):
     out = Path(cfg.output)
     doc = json.loads((out / "severity-0.99" / "results.json").read_text())
     assert doc["dataset"] == "colored-digits" and doc["severity"] == 0.99 and doc["selection"] == "val_worst_group"
-    assert set(doc["methods"]) == {"erm", "lora+groupdro"}
+    # every synthetic source also gets a row for its classifier trained on synthetic data alone
+    assert set(doc["methods"]) == {"erm", "lora+groupdro", "synthetic:lora"}
+    pre = json.loads((sev_folder(cfg) / doc["artifacts"]["models"]["synthetic:lora"][0] / ".." / "metrics.json").read_text())
+    assert pre["stage"] == "pretrain" and doc["methods"]["synthetic:lora"]["worst_group_acc"]["per_seed"] == [pre["splits"]["test"]["worst_group_acc"]]
     for m in doc["methods"].values():
         assert set(m) >= {"worst_group_acc", "balanced_acc", "average_acc", "per_group_acc"}
         assert len(m["worst_group_acc"]["per_seed"]) == 1

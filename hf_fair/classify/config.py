@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from hf_fair.classify.data import AUGMENTATIONS
+
 OBJECTIVES = ("erm", "reweight", "resample", "groupdro", "jtt", "dfr")
 STAGES = ("train", "pretrain", "finetune")
 SCOPES = ("full", "last_layer")
@@ -29,7 +31,8 @@ class ClassifierArguments:
     optimizer: str = field(default="sgd", metadata={"help": "sgd (momentum 0.9) or adamw"})
     warmup_epochs: float = field(default=0.0, metadata={"help": "linear warm-up before the cosine schedule"})
     image_size: int | None = field(default=None, metadata={"help": "input resolution; default: the dataset's"})
-    augment: bool = field(default=True, metadata={"help": "random-resized-crop augmentation while training"})
+    augment: str = field(default="crop", metadata={"help": "training augmentation: crop (random-resized crop), shift (random translation by --shift_px) or none; colour is never jittered"})
+    shift_px: int = field(default=2, metadata={"help": "--augment shift: largest translation in pixels at the training resolution"})
     hflip: float = field(default=0.0, metadata={"help": "horizontal flip probability (0 for digits/text)"})
     seed: int = field(default=0, metadata={"help": "training seed"})
     selection: str = field(default="val_worst_group", metadata={"help": f"model selection: {list(SELECTIONS)}"})
@@ -45,7 +48,7 @@ class ClassifierArguments:
     eval_every: int = field(default=1, metadata={"help": "evaluate every N epochs (and always at the end)"})
 
     def __post_init__(self):
-        checks = {"stage": STAGES, "objective": OBJECTIVES, "finetune_scope": SCOPES, "selection": SELECTIONS, "optimizer": ("sgd", "adamw")}
+        checks = {"augment": AUGMENTATIONS, "stage": STAGES, "objective": OBJECTIVES, "finetune_scope": SCOPES, "selection": SELECTIONS, "optimizer": ("sgd", "adamw")}
         for name, allowed in checks.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"--{name} '{getattr(self, name)}' is not one of {list(allowed)}")

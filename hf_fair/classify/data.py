@@ -1,12 +1,22 @@
-"""Turning a group DatasetDict into DataLoaders with timm transforms."""
+"""Turning a group DatasetDict into DataLoaders.
+
+Each image is decoded and resized once (``ImageTransform.prepare``: PIL -> uint8 tensor at the
+training resolution); augmentation and normalisation run on that tensor. When a split's prepared
+tensors fit in ``CACHE_BYTES`` they are kept in memory, so later epochs skip decoding: on small
+images (the embedded benchmark) decoding costs more than the network.
+"""
 
 from __future__ import annotations
 
 import datasets
 import numpy as np
 import torch
-from timm.data import create_transform, resolve_model_data_config
+from timm.data import resolve_model_data_config
 from torch.utils.data import DataLoader, WeightedRandomSampler
+from torchvision.transforms import InterpolationMode, v2
+
+AUGMENTATIONS = ("crop", "shift", "none")
+CACHE_BYTES = 1 << 30  # prepared uint8 tensors kept per split up to 1 GiB
 
 
 def dataset_resolution(ds: datasets.Dataset) -> int:
@@ -14,38 +24,58 @@ def dataset_resolution(ds: datasets.Dataset) -> int:
     return max(w, h)
 
 
-def build_transforms(model: torch.nn.Module, image_size: int, augment: bool, hflip: float):
+class ImageTransform:
+    """``prepare`` (deterministic, cacheable) then ``augment`` (random, per epoch)."""
+
+    def __init__(self, image_size: int, mean, std, augmentations: list):
+        self.image_size = image_size
+        self.prepare = v2.Compose([v2.ToImage(), v2.Resize((image_size, image_size), InterpolationMode.BILINEAR, antialias=True)])
+        self.augment = v2.Compose([*augmentations, v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))])
+
+    def __call__(self, image) -> torch.Tensor:
+        return self.augment(self.prepare(image.convert("RGB")))
+
+
+def build_transforms(model: torch.nn.Module, image_size: int, augment: str = "crop", hflip: float = 0.0, shift_px: int = 2):
+    """Training and evaluation transforms. ``augment``: ``crop`` (random-resized crop, scale
+    0.75-1), ``shift`` (random translation by up to ``shift_px`` pixels, edges repeated) or
+    ``none``. Colour is never jittered: it is the spurious attribute of some benchmarks."""
+    if augment not in AUGMENTATIONS:
+        raise ValueError(f"--augment '{augment}' is not one of {list(AUGMENTATIONS)}")
     cfg = resolve_model_data_config(model)
-    common = dict(input_size=(3, image_size, image_size), mean=cfg["mean"], std=cfg["std"], interpolation="bilinear")
-    train = create_transform(
-        **common,
-        is_training=augment,
-        scale=(0.75, 1.0),
-        ratio=(0.9, 1.1),
-        hflip=hflip,
-        color_jitter=0.0,  # colour is the spurious attribute of some benchmarks: never jitter it
-        crop_pct=1.0,
-    )
-    evaluation = create_transform(**common, is_training=False, crop_pct=1.0)
+    aug = []
+    if augment == "crop":
+        aug.append(v2.RandomResizedCrop(image_size, scale=(0.75, 1.0), ratio=(0.9, 1.1), antialias=True))
+    elif augment == "shift" and shift_px > 0:
+        aug.append(v2.RandomCrop(image_size, padding=shift_px, padding_mode="edge"))
+    if hflip > 0:
+        aug.append(v2.RandomHorizontalFlip(hflip))
+    train = ImageTransform(image_size, cfg["mean"], cfg["std"], aug)
+    evaluation = ImageTransform(image_size, cfg["mean"], cfg["std"], [])
     return train, evaluation
 
 
 class _Transformed(torch.utils.data.Dataset):
     """Map-style view that decodes + transforms one example and keeps its index and group."""
 
-    def __init__(self, ds: datasets.Dataset, transform):
+    def __init__(self, ds: datasets.Dataset, transform: ImageTransform):
         self.ds = ds
         self.transform = transform
         self.labels = np.asarray(ds["label"], dtype=np.int64)
         self.groups = np.asarray(ds["group"], dtype=np.int64) if "group" in ds.column_names else None
+        self.cache = None
+        if len(ds) * 3 * transform.image_size**2 <= CACHE_BYTES:
+            images = ds.select_columns(["image"])
+            self.cache = [transform.prepare(row["image"].convert("RGB")) for row in images]
 
     def __len__(self):
         return len(self.ds)
 
     def __getitem__(self, i):
-        image = self.ds[int(i)]["image"].convert("RGB")
+        i = int(i)
+        prepared = self.cache[i] if self.cache is not None else self.transform.prepare(self.ds[i]["image"].convert("RGB"))
         group = -1 if self.groups is None else int(self.groups[i])
-        return self.transform(image), int(self.labels[i]), group, int(i)
+        return self.transform.augment(prepared), int(self.labels[i]), group, i
 
 
 def _collate(batch):
@@ -53,16 +83,30 @@ def _collate(batch):
     return torch.stack(x), torch.tensor(y), torch.tensor(g), torch.tensor(idx)
 
 
+_VIEWS: dict = {}
+
+
+def _view(ds: datasets.Dataset, transform: ImageTransform) -> _Transformed:
+    # a trainer builds one loader per epoch: reuse the decoded view of the same split
+    key = (ds._fingerprint, id(transform))
+    view = _VIEWS.get(key)
+    if view is None or view.transform is not transform:
+        if len(_VIEWS) > 16:
+            _VIEWS.clear()
+        view = _VIEWS[key] = _Transformed(ds.select_columns([c for c in ("image", "label", "group") if c in ds.column_names]), transform)
+    return view
+
+
 def make_loader(
     ds: datasets.Dataset,
-    transform,
+    transform: ImageTransform,
     batch_size: int,
     shuffle: bool,
     seed: int,
     num_workers: int = 0,
     sample_weights: np.ndarray | None = None,
 ) -> DataLoader:
-    view = _Transformed(ds.select_columns([c for c in ("image", "label", "group") if c in ds.column_names]), transform)
+    view = _view(ds, transform)
     gen = torch.Generator().manual_seed(seed)
     sampler = None
     if sample_weights is not None:

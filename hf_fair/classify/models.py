@@ -9,6 +9,7 @@ from pathlib import Path
 import timm
 import torch
 
+from hf_fair.classify import small_resnets  # noqa: F401 — registers the stride-1 ResNets with timm
 from hf_fair.errors import HfFairError
 
 

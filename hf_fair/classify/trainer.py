@@ -256,7 +256,10 @@ class ClassifierRun:
             )
         spec = spec_of(dsd) if has_groups else None
         n_classes = train.features["label"].num_classes
-        eval_splits = [s for s in ("validation", "test") if s in dsd]
+        # per-epoch evaluation serves model selection: only the split the rule reads (the test
+        # split is scored once, at the end, unless the rule is the test-split oracle)
+        wanted = {"oracle": ("test",), "last": ()}.get(a.selection, ("validation",))
+        eval_splits = [s for s in wanted if s in dsd]
         if a.selection.startswith("val_") and "validation" not in dsd:
             raise HfFairError(f"--selection {a.selection} needs a 'validation' split; use --selection last")
         if a.objective == "dfr" and "validation" not in dsd:
@@ -264,7 +267,7 @@ class ClassifierRun:
 
         model = self._build_model(n_classes)
         size = a.image_size or dataset_resolution(train)
-        train_tf, eval_tf = build_transforms(model, size, a.augment, a.hflip)
+        train_tf, eval_tf = build_transforms(model, size, a.augment, a.hflip, a.shift_px)
         objective = make_objective(a)
         objective.setup(
             np.asarray(train["label"]), np.asarray(train["group"]) if has_groups else None, spec.n_groups if spec else n_classes

@@ -41,6 +41,8 @@ SPEC = GroupSpec(
     extra={
         "label_phrases": {"small": [f"digit {d}" for d in range(5)], "large": [f"digit {d}" for d in range(5, 10)]},
         "phrase_template": "a {attribute} {label}",
+        # per-image captions (adapters --caption_column digit): words the base knows
+        "caption_template": "a {token} {attribute} handwritten digit {caption}",
     },
 )
 

@@ -160,7 +160,9 @@ class UnitTrainer:
         else:
             target = noise
         with self.accelerator.autocast():
-            pred = self.unet(noisy, t, prompt_emb.expand(len(idx), -1, -1)).sample
+            # one embedding for the unit, or one per image (--caption_column)
+            emb = prompt_emb[idx.to(prompt_emb.device)] if prompt_emb.shape[0] > 1 else prompt_emb.expand(len(idx), -1, -1)
+            pred = self.unet(noisy, t, emb).sample
         return F.mse_loss(pred.float(), target.float())
 
     # ------------------------------------------------------------------ a unit
@@ -186,7 +188,12 @@ class UnitTrainer:
             logger.info("unit %s: resuming at step %d/%d", unit.name, step, args.max_train_steps)
 
         mean, std = self.encode_images(images)
-        prompt_emb = self.encode_prompt(unit.prompt)
+        if unit.image_prompts:
+            distinct = sorted(set(unit.image_prompts))
+            encoded = {p: self.encode_prompt(p) for p in distinct}
+            prompt_emb = torch.cat([encoded[p] for p in unit.image_prompts])
+        else:
+            prompt_emb = self.encode_prompt(unit.prompt)
         n = len(images)
         bs = min(args.train_batch_size, n) if n >= args.train_batch_size else args.train_batch_size
         from tqdm.auto import tqdm
@@ -277,6 +284,9 @@ def unit_record(unit: Unit, args: AdapterArguments, result: dict, cluster_size: 
         "final_loss": result["final_loss"],
         "path": f"units/{unit.name}",
         "warnings": unit.warnings,
+        "caption_column": args.caption_column,
+        "caption_prompts": unit.caption_prompts,
+        "caption_weights": unit.caption_weights,
     }
 
 

@@ -323,7 +323,8 @@ def _finish(args, data_args, dsd, spec, units, manifest, shards, store, fp, quot
     for g, us in units.items():
         for u in us:
             unit_rows.append({"name": u.name, "group": g, "group_name": spec.group_names[g], "cluster": u.cluster, "format": u.format,
-                              "prompt": u.prompt, "weight": u.weight, "images": sum(len(s) for s in shards if s.unit == u)})
+                              "prompt": u.prompt, "caption": u.caption, "weight": u.weight,
+                              "images": sum(len(s) for s in shards if s.unit == u)})
     result = {
         "fingerprint": fp,
         "finished": True,

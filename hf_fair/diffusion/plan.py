@@ -30,6 +30,7 @@ class Unit:
     prompt: str
     path: Path | None = None  # unit folder for adapters
     weight: int = 1  # real images behind the unit (cluster size), for proportional quotas
+    caption: str | None = None  # captioned sources: the caption value this sub-unit draws
 
     @property
     def adapter(self) -> str | None:
@@ -44,7 +45,8 @@ class Shard:
 
     @property
     def id(self) -> str:
-        return f"{self.unit.name}-s{self.start:07d}"
+        caption = "" if self.unit.caption is None else f"-c{self.unit.caption}"
+        return f"{self.unit.name}{caption}-s{self.start:07d}"
 
     @property
     def slots(self) -> range:

@@ -22,14 +22,25 @@ from hf_fair.errors import HfFairError
 
 logger = logging.getLogger(__name__)
 
-SOURCES = ("vanilla", "lora", "dreambooth", "dreambooth_cluster")
+SOURCES = ("vanilla", "lora", "dreambooth", "dreambooth_cluster", "dreambooth_cluster_captioned")
 # which manifests (method, unit) serve each source
 SERVES = {
     "lora": {("lora", "group")},
     "dreambooth": {("dreambooth", "group"), ("dreambooth_lora", "group")},
     "dreambooth_cluster": {("dreambooth", "cluster"), ("dreambooth_lora", "cluster")},
+    "dreambooth_cluster_captioned": {("dreambooth", "cluster"), ("dreambooth_lora", "cluster")},
 }
+# sources whose adapters were trained with per-image captions (adapters --caption_column): a
+# variant of the paper's sources, which condition on the group prompt and a rare token only
+CAPTIONED = {"dreambooth_cluster_captioned"}
 LORA_FILE = "pytorch_lora_weights.safetensors"
+
+
+def source_of_manifest(manifest: dict) -> str | None:
+    """The generator source an adapters manifest serves, or None."""
+    captioned = bool((manifest.get("config") or {}).get("caption_column"))
+    pair = (manifest.get("method"), manifest.get("unit"))
+    return next((s for s, pairs in SERVES.items() if pair in pairs and (s in CAPTIONED) == captioned), None)
 
 
 def resolve_adapters(adapters: str) -> Path:
@@ -84,6 +95,13 @@ def adapter_units(folder: Path, source: str, spec, template: str | None = None, 
             f"adapters '{folder}' are method={manifest['method']}, unit={manifest['unit']}, which serve "
             f"--source {fits[0] if fits else '?'}, not --source {source}"
         )
+    captioned = bool((manifest.get("config") or {}).get("caption_column"))
+    if captioned != (source in CAPTIONED):
+        raise HfFairError(
+            f"adapters '{folder}' were trained {'with' if captioned else 'without'} per-image captions "
+            f"(caption_column={(manifest.get('config') or {}).get('caption_column')!r}); --source {source} needs adapters "
+            + ("trained with --caption_column" if source in CAPTIONED else "trained without --caption_column (use --source dreambooth_cluster_captioned)")
+        )
     check_matches_groups(manifest, spec.group_names, where=f"adapters '{folder}'")
     by_group = units_by_group(manifest)
     out: dict[int, list[Unit]] = {}
@@ -105,6 +123,15 @@ def adapter_units(folder: Path, source: str, spec, template: str | None = None, 
             if not weights.exists():
                 raise HfFairError(f"adapters '{folder}': unit {e['name']} lists '{e['path']}' but '{weights}' is missing; re-run the adapters training to finish it")
             size = e.get("cluster_size") or e.get("n_images") or 1
+            if captioned:
+                # one sub-unit per caption value, sharing the adapter; quotas in the value's share
+                # of the class in the real training data, times the cluster's size
+                for value, share in sorted(e["caption_weights"].items()):
+                    weight = int(round(size * share * 1000))
+                    if weight > 0:
+                        units.append(Unit(name=e["name"], group=g, cluster=e["cluster"], source=source, format=e["format"],
+                                          prompt=e["caption_prompts"][value], path=unit_dir, weight=weight, caption=value))
+                continue
             units.append(Unit(name=e["name"], group=g, cluster=e["cluster"], source=source, format=e["format"],
                               prompt=_unit_prompt(e, spec, template), path=unit_dir, weight=int(size)))
         out[g] = units
@@ -144,7 +171,8 @@ class UnitSwitcher:
         self.current = None
 
     def activate(self, unit: Unit) -> None:
-        if self.current == unit:
+        # sub-units of one adapter (captioned sources) share its weights
+        if self.current is not None and (self.current.path, self.current.format, self.current.name) == (unit.path, unit.format, unit.name):
             return
         self.restore_base()
         if unit.format == "lora":

@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     from hf_fair.diffusion.grid import make_grid
     from hf_fair.diffusion.manifest import read_manifest
     from hf_fair.diffusion.plan import image_seed
-    from hf_fair.diffusion.sources import SERVES, UnitSwitcher, adapter_units, vanilla_units
+    from hf_fair.diffusion.sources import UnitSwitcher, adapter_units, source_of_manifest, vanilla_units
 
     p = argparse.ArgumentParser(prog="python -m hf_fair.diffusion.style_probe", description=__doc__.split("\n\n")[0])
     p.add_argument("--adapters", required=True, help="adapters folder (manifest.json) trained on colored-digits")
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     dsd, _ = load_group_dataset(DataArguments(dataset="colored-digits", severity=severity))
     spec = spec_of(dsd)
     probe, probe_acc = fit_style_probe(dsd["train"]["image"], dsd["test"]["image"], list(spec.attribute_names), a.seed)
-    source = next(s for s, pairs in SERVES.items() if (manifest["method"], manifest["unit"]) in pairs)
+    source = source_of_manifest(manifest)
     adapters, _ = adapter_units(Path(a.adapters), source, spec)
     base_units = vanilla_units(spec, a.groups)
     pipe = load_pipeline(manifest.get("base") or "embedded", torch.device("cpu"), torch.float32)

@@ -144,6 +144,8 @@ def train_adapters(
     spec = spec_of(dsd)
     train = dsd["train"].remove_columns([c for c in ("cluster",) if c in dsd["train"].column_names])
     info = dataset_info(dsd, data_args)
+    if args.caption_column is not None and args.caption_column not in train.column_names:
+        raise HfFairError(f"--caption_column '{args.caption_column}' is not a column of the training split (columns: {train.column_names})")
     if args.unit == "cluster":
         cluster_args = cluster_args or ClusterArguments()
         # tiny clusters are merged, never trained alone (the stated rule for small units)
@@ -175,7 +177,8 @@ def train_adapters(
         train = train.add_column("cluster", report["assignments"], feature=datasets.Value("int64"))
         clustering = {k: v for k, v in report.items() if k != "assignments"}
 
-    units = plan_units(train, spec, args.unit, args.is_dreambooth, args.min_unit_images, args.seed, args.prompt_template)
+    units = plan_units(train, spec, args.unit, args.is_dreambooth, args.min_unit_images, args.seed, args.prompt_template,
+                       args.caption_column)
     cluster_sizes = {u.name: (u.n_images if u.cluster is not None else None) for u in units}
     rank, world = accelerator.process_index, accelerator.num_processes
     mine = [u for i, u in enumerate(units) if i % world == rank]

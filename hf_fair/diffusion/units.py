@@ -39,6 +39,9 @@ class Unit:
     class_prompt: str
     seed: int
     warnings: list[str] = field(default_factory=list)
+    image_prompts: list[str] | None = None  # --caption_column: one prompt per training image
+    caption_prompts: dict[str, str] | None = None  # caption value -> generation prompt
+    caption_weights: dict[str, float] | None = None  # caption value -> share within the unit's class (real train data)
 
     @property
     def n_images(self) -> int:
@@ -58,6 +61,31 @@ def instance_prompt(spec: GroupSpec, group: int, token: str | None, template: st
     return f"{first} {token} {rest}" if rest else f"{token} {prompt}"
 
 
+def captioned_prompt(spec: GroupSpec, group: int, token: str | None, template: str | None, caption: str) -> str:
+    """Instance prompt with a per-image caption: the template's ``{caption}`` (default: the
+    spec's ``caption_template``, else the group prompt followed by the caption)."""
+    y, a = spec.split_group(group)
+    template = template or (spec.extra or {}).get("caption_template")
+    if template is None:
+        return f"{instance_prompt(spec, group, token, None)} {caption}"
+    names = {"label": spec.label_names[y], "attribute": spec.attribute_names[a], "token": token or "", "caption": caption}
+    return " ".join(template.format(**names).split())
+
+
+def caption_shares(train: datasets.Dataset, column: str) -> dict[int, dict[str, float]]:
+    """Per class label: the share of each value of ``column`` among that class's training images."""
+    if column not in train.column_names:
+        raise HfFairError(f"--caption_column '{column}' is not a column of the training split (columns: {train.column_names})")
+    labels = np.asarray(train["label"])
+    values = [str(v) for v in train[column]]
+    out = {}
+    for y in sorted(set(labels.tolist())):
+        vals = [v for v, l in zip(values, labels) if l == y]
+        uniq, counts = np.unique(vals, return_counts=True)
+        out[int(y)] = {str(u): float(c) / len(vals) for u, c in zip(uniq, counts)}
+    return out
+
+
 def plan_units(
     train: datasets.Dataset,
     spec: GroupSpec,
@@ -66,11 +94,14 @@ def plan_units(
     min_unit_images: int,
     seed: int,
     prompt_template: str | None = None,
+    caption_column: str | None = None,
 ) -> list[Unit]:
     if unit == "cluster" and "cluster" not in train.column_names:
         raise HfFairError("--unit cluster needs a 'cluster' column; run clustering first (cluster_groups)")
     groups = np.asarray(train["group"])
     clusters = np.asarray(train["cluster"]) if unit == "cluster" else None
+    shares = caption_shares(train, caption_column) if caption_column else None
+    captions = [str(v) for v in train[caption_column]] if caption_column else None
     units: list[Unit] = []
     for g, gname in enumerate(spec.group_names):
         rows = np.flatnonzero(groups == g)
@@ -100,6 +131,11 @@ def plan_units(
                 class_prompt=instance_prompt(spec, g, None, None if prompt_template is None else prompt_template.replace("{token}", "")),
                 seed=seed + i,
             )
+            if shares is not None:
+                u.image_prompts = [captioned_prompt(spec, g, token, prompt_template, captions[r]) for r in idx]
+                weights = shares[spec.split_group(g)[0]]
+                u.caption_weights = weights
+                u.caption_prompts = {v: captioned_prompt(spec, g, token, prompt_template, v) for v in weights}
             if len(idx) < min_unit_images:
                 msg = (
                     f"unit {u.name} ({gname}) has only {len(idx)} image(s) (< --min_unit_images {min_unit_images}); "

@@ -35,9 +35,11 @@ from hf_fair.diffusion.adapters_config import AdapterArguments
 from hf_fair.diffusion.generate_config import GenerateArguments
 from hf_fair.errors import HfFairError
 
-SOURCES = ("vanilla", "lora", "dreambooth", "dreambooth_cluster")
+from hf_fair.diffusion.sources import CAPTIONED, SOURCES
+
 # (method, unit) of the adapters behind each finetuned source
-SOURCE_ADAPTERS = {"lora": ("lora", "group"), "dreambooth": ("dreambooth", "group"), "dreambooth_cluster": ("dreambooth", "cluster")}
+SOURCE_ADAPTERS = {"lora": ("lora", "group"), "dreambooth": ("dreambooth", "group"), "dreambooth_cluster": ("dreambooth", "cluster"),
+                   "dreambooth_cluster_captioned": ("dreambooth", "cluster")}
 SECTIONS = {
     "data": DataArguments,
     "cluster": ClusterArguments,
@@ -45,6 +47,7 @@ SECTIONS = {
     "lora": AdapterArguments,
     "dreambooth": AdapterArguments,
     "dreambooth_cluster": AdapterArguments,
+    "dreambooth_cluster_captioned": AdapterArguments,
     "generate": GenerateArguments,
     "classifier": ClassifierArguments,
     "pretrain": ClassifierArguments,
@@ -56,7 +59,7 @@ RUNNER_OWNED = {
     "generate": {"output_dir", "source", "adapters", "overwrite", "push_to_hub"},
     "classifier": {"output_dir", "stage", "init", "objective", "seed", "overwrite", "push_to_hub", "finetune_scope"},
 }
-RUNNER_OWNED.update({k: RUNNER_OWNED["adapters"] for k in ("lora", "dreambooth", "dreambooth_cluster")})
+RUNNER_OWNED.update({k: RUNNER_OWNED["adapters"] for k in SOURCE_ADAPTERS})
 RUNNER_OWNED["pretrain"] = RUNNER_OWNED["classifier"]
 
 
@@ -152,6 +155,12 @@ class RunConfig:
         method, unit = SOURCE_ADAPTERS[source]
         defaults = {"base": self.base}
         args = self._build(AdapterArguments, "adapters", source, output_dir=output_dir, method=method, unit=unit)
+        if (args.caption_column is not None) != (source in CAPTIONED):
+            raise HfFairError(
+                f"source '{source}': " + (f"set caption_column in its section (e.g. `{source}: {{caption_column: digit}}`)"
+                                          if source in CAPTIONED else "caption_column belongs to the captioned variant "
+                                          "(dreambooth_cluster_captioned), not to a source named after the paper's")
+            )
         return args if "base" in self.sections.get("adapters", {}) or "base" in self.sections.get(source, {}) else replace(args, **defaults)
 
     def generate_args(self, source: str, adapters: str | None, output_dir: str) -> GenerateArguments:

@@ -107,6 +107,9 @@ class Runner:
             if fid_file.is_file():
                 f = json.loads(fid_file.read_text())["sources"][source]
                 fidelity[source] = {k: f[k] for k in ("frechet_all", "frechet_mean_over_groups", "label_acc", "attribute_acc", "group_acc")}
+                # per group, keyed by group id as the results contract has it
+                fidelity[source]["per_group"] = {str(g): f["per_group"][name] for g, name in enumerate(spec.group_names)
+                                                 if name in f.get("per_group", {})}
 
         methods, notes = {}, {}
         oracle = None
@@ -143,6 +146,18 @@ class Runner:
                 paths.append(str((folder / "model").relative_to(sev)))
             methods[m.key] = method_results(per_seed)
             artifacts["models"][m.key] = paths
+
+        # classifiers trained on synthetic data alone (the pretraining runs), scored on the real
+        # test split: the direct measure of how useful each synthetic set is
+        for source in cfg.sources():
+            gen_dir, gen_key = synthetic[source]
+            per_seed, paths = [], []
+            for seed in cfg.seeds:
+                init = self._timed(f"pretrain:{source}", self._pretrain, source, gen_dir, gen_key, dsd, data_args, seed, sev)
+                per_seed.append(json.loads((init.parent / "metrics.json").read_text())["splits"]["test"])
+                paths.append(str(init.relative_to(sev)))
+            methods[f"synthetic:{source}"] = method_results(per_seed)
+            artifacts["models"][f"synthetic:{source}"] = paths
 
         clf = cfg.classifier_args()
         doc = results_document(
