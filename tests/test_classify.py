@@ -283,3 +283,18 @@ def test_augmentation_choices_and_colour_is_kept():
         build_transforms(model, 16, "jitter", 0.0)
     with pytest.raises(ValueError, match="--augment"):
         ClassifierArguments(output_dir="x", augment="colour")
+
+
+@pytest.mark.parametrize("objective", ["erm", "reweight", "resample", "groupdro", "jtt", "dfr"])
+def test_any_training_set_size_trains(objective, small_digits, tmp_path):
+    """k x batch + 1 examples leave a last batch of one; resnet18 at 32 px ends in 1x1 feature maps,
+    where batch norm cannot train on a single example. Every objective must still train."""
+    from hf_fair.data import attach_spec, spec_of
+
+    dsd = attach_spec(type(small_digits)({"train": small_digits["train"].select(range(2 * 8 + 1)),
+                                          "validation": small_digits["validation"], "test": small_digits["test"]}),
+                      spec_of(small_digits))
+    args = ClassifierArguments(output_dir=str(tmp_path / objective), model="resnet18", objective=objective, epochs=1,
+                               batch_size=8, jtt_epochs=1, learning_rate=0.01)
+    metrics = train_classifier(args, data_args(), dsd)
+    assert metrics["finished"] and metrics["history"][0]["train_steps"] == 2

@@ -112,6 +112,7 @@ def make_loader(
     if sample_weights is not None:
         sampler = WeightedRandomSampler(torch.as_tensor(sample_weights, dtype=torch.double), len(view), replacement=True, generator=gen)
         shuffle = False
+    training = shuffle or sampler is not None
     return DataLoader(
         view,
         batch_size=batch_size,
@@ -120,5 +121,7 @@ def make_loader(
         generator=gen if shuffle else None,
         num_workers=num_workers,
         collate_fn=_collate,
-        drop_last=False,
+        # a last training batch of one example breaks batch norm on 1x1 feature maps ("Expected
+        # more than 1 value per channel"): drop that one (random) example for this epoch
+        drop_last=training and len(view) > 1 and len(view) % batch_size == 1,
     )
