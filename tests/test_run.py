@@ -169,3 +169,19 @@ def test_kill_during_adapters_then_rerun_gives_the_same_results(finished_run, tm
             assert sorted(fa.keys()) == sorted(fb.keys())
             for k in fa.keys():
                 assert fa.get_tensor(k).equal(fb.get_tensor(k)), k
+
+
+def test_paper_claims_are_checked_from_the_numbers():
+    from hf_fair.report import paper_claims
+
+    def row(x):
+        return {"worst_group_acc": {"mean": x}}
+
+    doc = {"severity": 0.99, "methods": {"erm": row(0.0), "groupdro": row(0.4), "vanilla": row(0.5), "dreambooth_cluster": row(0.45),
+                                         "dreambooth_cluster+groupdro": row(0.6), "synthetic:vanilla": row(0.9), "oracle": row(0.9)}}
+    claims = {c["claim"]: c["holds"] for c in paper_claims(doc)}
+    assert claims == {"dreambooth_cluster >= groupdro": True, "dreambooth_cluster > vanilla": False,
+                      "dreambooth_cluster >= erm + 30": True, "best synthetic combination within 5 of oracle": False}
+    doc["severity"] = 0.95
+    assert [(c["claim"], c["holds"]) for c in paper_claims(doc)] == [("dreambooth_cluster within 5 of groupdro", True)]
+    assert paper_claims({"severity": 0.99, "methods": {"erm": row(0.0)}}) == []
