@@ -7,6 +7,7 @@ the same runner as ``hf-fair run``. ``--quick`` is a short smoke run of the same
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 
@@ -39,5 +40,10 @@ def main(argv: list[str]) -> int:
     print()
     print((out / "results.md").read_text(), end="")
     print(f"\nrun folder: {out}  (plot: {out / 'wga_vs_severity.png'}, grids: {out}/severity-*/grids/)")
+    timings = json.loads((out / "timings.json").read_text())
+    stages: dict[str, float] = {}
+    for name, seconds in timings.items():  # "adapters:lora" -> "adapters"
+        stages[name.split(":")[0]] = stages.get(name.split(":")[0], 0.0) + seconds
+    print("seconds per stage: " + ", ".join(f"{k} {v:.0f}" for k, v in stages.items()))
     print(f"finished in {time.perf_counter() - start:.0f} s")
     return 0
