@@ -121,6 +121,9 @@ def test_rerun_skips_and_a_changed_setting_recomputes_only_its_dependents(finish
     again = run(cfg, log=lambda *_: None)
     assert again[0.99]["methods"] == docs[0.99]["methods"]
     assert folders() == before  # nothing rewritten
+    # a re-run that computes nothing keeps the seconds of the run that computed each stage
+    first = docs[0.99]["seconds_computed"]
+    assert again[0.99]["seconds_computed"] == first and {"adapters:lora", "generate:lora", "classify:erm"} <= set(first)
 
     # the finetune scope only concerns the finetuning of synthetic-pretrained models
     changed = config_from_dict({**cfg.as_dict(), "finetune_scope": "full"})

@@ -159,14 +159,16 @@ class Runner:
             methods[f"synthetic:{source}"] = method_results(per_seed)
             artifacts["models"][f"synthetic:{source}"] = paths
 
+        seconds = {"total": round(time.perf_counter() - started, 1),
+                   **{k: round(v - before.get(k, 0.0), 1) for k, v in self.timings.items() if v - before.get(k, 0.0) > 0.05}}
         clf = cfg.classifier_args()
         doc = results_document(
             cfg.dataset, severity, clf.selection, methods,
             group_names=list(spec.group_names), seeds=list(cfg.seeds), model=clf.model, epochs=clf.epochs,
             finetune_scope=cfg.finetune_scope, fidelity=fidelity, notes=notes, artifacts=artifacts,
             train_group_counts=dict(zip(spec.group_names, report.counts_after["train"])) if report else None,
-            seconds={"total": round(time.perf_counter() - started, 1),
-                     **{k: round(v - before.get(k, 0.0), 1) for k, v in self.timings.items() if v - before.get(k, 0.0) > 0.05}},
+            seconds=seconds,
+            seconds_computed=_seconds_computed(sev / "results.json", seconds),
         )
         write_results(sev, doc, list(spec.group_names))
         if synthetic:
@@ -222,6 +224,23 @@ class Runner:
             self.log(f"-- pretrain on {source} synthetic data, seed {seed}")
             train_classifier(replace(args, output_dir=str(folder)), data_args, pre)
         return folder / "model"
+
+
+def _seconds_computed(previous: Path, seconds: dict) -> dict:
+    """Seconds each stage took when it was computed. ``seconds`` is this invocation's, in which a
+    finished stage costs only the check that it is finished; a stage that took under a tenth of
+    its previously recorded time was found done, and keeps the figure of the run that computed
+    it (from the previous results.json). ``total`` sums the stages."""
+    old = {}
+    if previous.is_file():
+        prev = json.loads(previous.read_text())
+        old = prev.get("seconds_computed") or {}
+    merged = {k: v for k, v in old.items() if k != "total"}
+    for k, v in seconds.items():
+        if k != "total" and not (k in merged and v < 0.1 * merged[k]):
+            merged[k] = v
+    merged["total"] = round(sum(merged.values()), 1)
+    return merged
 
 
 def run(cfg: RunConfig, log=print) -> dict:
