@@ -42,6 +42,13 @@ def results_markdown(doc: dict, group_names: list[str] | None = None) -> str:
     if claims:
         text += "\nThe paper's claims at this severity (mean worst-group accuracy over seeds):\n\n" + "\n".join(
             f"- {c['claim']}: {c['figures']} — **{'holds' if c['holds'] else 'fails'}**" for c in claims) + "\n"
+    # the same checks for the best finetuning objective after clustered-DreamBooth pretraining
+    combos = {k: v["worst_group_acc"]["mean"] for k, v in doc.get("methods", {}).items() if k.startswith("dreambooth_cluster+")}
+    if claims and combos:
+        best = max(combos, key=combos.get)
+        text += f"\nThe same checks for the best finetuning objective, `{best}`:\n\n" + "\n".join(
+            f"- {c['claim']}: {c['figures']} — **{'holds' if c['holds'] else 'fails'}**" for c in paper_claims(doc, best)
+            if not c["claim"].startswith("best synthetic")) + "\n"
     if doc.get("fidelity"):
         text += "\n" + fidelity_markdown(doc["fidelity"], group_names)
     return text
@@ -65,8 +72,11 @@ def paper_claims(doc: dict, method: str = "dreambooth_cluster") -> list[dict]:
     if sev >= 0.99:
         if "groupdro" in wga:
             add(f"{method} >= groupdro", me >= wga["groupdro"], f"{pct(me)} vs {pct(wga['groupdro'])}")
-        if "vanilla" in wga:
-            add(f"{method} > vanilla", me > wga["vanilla"], f"{pct(me)} vs {pct(wga['vanilla'])}")
+        # vanilla with the same finetuning objective when the table has it
+        objective = method.split("+", 1)[1] if "+" in method else None
+        vanilla = f"vanilla+{objective}" if objective and f"vanilla+{objective}" in wga else "vanilla"
+        if vanilla in wga:
+            add(f"{method} > {vanilla}", me > wga[vanilla], f"{pct(me)} vs {pct(wga[vanilla])}")
         if "erm" in wga:
             add(f"{method} >= erm + 30", me >= wga["erm"] + 0.30, f"{pct(me)} vs {pct(wga['erm'])} + 30")
         synthetic = {k: v for k, v in wga.items() if not k.startswith("synthetic:") and k.split("+")[0] in

@@ -188,3 +188,21 @@ def test_paper_claims_are_checked_from_the_numbers():
     doc["severity"] = 0.95
     assert [(c["claim"], c["holds"]) for c in paper_claims(doc)] == [("dreambooth_cluster within 5 of groupdro", True)]
     assert paper_claims({"severity": 0.99, "methods": {"erm": row(0.0)}}) == []
+
+
+def test_results_markdown_checks_the_best_finetuning_objective_too():
+    from hf_fair.report import results_markdown
+
+    def row(x):
+        return {"worst_group_acc": {"mean": x, "std": 0.0, "per_seed": [x]}, "balanced_acc": {"mean": x, "std": 0.0, "per_seed": [x]},
+                "average_acc": {"mean": x, "std": 0.0, "per_seed": [x]}, "per_group_acc": {}}
+
+    doc = {"dataset": "d", "severity": 0.99, "selection": "val_worst_group",
+           "methods": {"erm": row(0.0), "groupdro": row(0.05), "vanilla": row(0.2), "dreambooth_cluster": row(0.23),
+                       "dreambooth_cluster+groupdro": row(0.25), "dreambooth_cluster+dfr": row(0.43), "vanilla+dfr": row(0.48),
+                       "oracle": row(0.96)}}
+    md = results_markdown(doc)
+    assert "- dreambooth_cluster+dfr > vanilla+dfr: 43.0 vs 48.0 — **fails**" in md
+    assert "- dreambooth_cluster >= erm + 30: 23.0 vs 0.0 + 30 — **fails**" in md
+    assert "best finetuning objective, `dreambooth_cluster+dfr`" in md
+    assert "- dreambooth_cluster+dfr >= erm + 30: 43.0 vs 0.0 + 30 — **holds**" in md

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-ALL_METHODS = ["erm", "reweight", "resample", "groupdro", "jtt", "dfr", "vanilla", "lora", "dreambooth",
-               "dreambooth_cluster", "dreambooth_cluster+groupdro", "dreambooth_cluster_captioned", "oracle"]
+ALL_METHODS = ["erm", "reweight", "resample", "groupdro", "jtt", "dfr", "vanilla", "vanilla+dfr", "lora", "dreambooth",
+               "dreambooth_cluster", "dreambooth_cluster+groupdro", "dreambooth_cluster+dfr", "dreambooth_cluster_captioned",
+               "dreambooth_cluster_captioned+dfr", "oracle"]
 
 # The classifier recipe of the embedded benchmark, chosen by a sweep on the validation split of
 # the oracle (docs/CLASSIFIER.md): a ResNet-10 whose stem keeps the resolution, AdamW with warm-up
