@@ -40,18 +40,20 @@ def results_markdown(doc: dict, group_names: list[str] | None = None) -> str:
     text = head + "\n".join(lines) + "\n\nTest split; mean ± sample std over seeds, in %; per-group columns are means.\n"
     claims = paper_claims(doc)
     if claims:
-        text += "\nThe paper's claims at this severity (mean worst-group accuracy over seeds):\n\n" + "\n".join(
-            f"- {c['claim']}: {c['figures']} — **{'holds' if c['holds'] else 'fails'}**" for c in claims) + "\n"
+        text += "\nThe paper's claims at this severity (mean worst-group accuracy over seeds):\n\n" + _claim_lines(claims)
     # the same checks for the best finetuning objective after clustered-DreamBooth pretraining
     combos = {k: v["worst_group_acc"]["mean"] for k, v in doc.get("methods", {}).items() if k.startswith("dreambooth_cluster+")}
     if claims and combos:
         best = max(combos, key=combos.get)
-        text += f"\nThe same checks for the best finetuning objective, `{best}`:\n\n" + "\n".join(
-            f"- {c['claim']}: {c['figures']} — **{'holds' if c['holds'] else 'fails'}**" for c in paper_claims(doc, best)
-            if not c["claim"].startswith("best synthetic")) + "\n"
+        text += f"\nThe same checks for the best finetuning objective, `{best}`:\n\n" + _claim_lines(
+            [c for c in paper_claims(doc, best) if not c["claim"].startswith("best synthetic")])
     if doc.get("fidelity"):
         text += "\n" + fidelity_markdown(doc["fidelity"], group_names)
     return text
+
+
+def _claim_lines(claims: list[dict]) -> str:
+    return "\n".join(f"- {c['claim']}: {c['figures']} — **{'holds' if c['holds'] else 'fails'}**" for c in claims) + "\n"
 
 
 def paper_claims(doc: dict, method: str = "dreambooth_cluster") -> list[dict]:
@@ -79,8 +81,9 @@ def paper_claims(doc: dict, method: str = "dreambooth_cluster") -> list[dict]:
             add(f"{method} > {vanilla}", me > wga[vanilla], f"{pct(me)} vs {pct(wga[vanilla])}")
         if "erm" in wga:
             add(f"{method} >= erm + 30", me >= wga["erm"] + 0.30, f"{pct(me)} vs {pct(wga['erm'])} + 30")
-        synthetic = {k: v for k, v in wga.items() if not k.startswith("synthetic:") and k.split("+")[0] in
-                     ("vanilla", "lora", "dreambooth", "dreambooth_cluster", "dreambooth_cluster_captioned")}
+        from hf_fair.diffusion.sources import SOURCES
+
+        synthetic = {k: v for k, v in wga.items() if not k.startswith("synthetic:") and k.split("+")[0] in SOURCES}
         if synthetic and "oracle" in wga:
             best = max(synthetic, key=synthetic.get)
             add("best synthetic combination within 5 of oracle", synthetic[best] >= wga["oracle"] - 0.05,

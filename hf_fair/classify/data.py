@@ -31,6 +31,7 @@ class ImageTransform:
         self.image_size = image_size
         self.prepare = v2.Compose([v2.ToImage(), v2.Resize((image_size, image_size), InterpolationMode.BILINEAR, antialias=True)])
         self.augment = v2.Compose([*augmentations, v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))])
+        self.views: dict[str, _Transformed] = {}  # decoded splits, kept as long as the transform (one run)
 
     def __call__(self, image) -> torch.Tensor:
         return self.augment(self.prepare(image.convert("RGB")))
@@ -83,18 +84,11 @@ def _collate(batch):
     return torch.stack(x), torch.tensor(y), torch.tensor(g), torch.tensor(idx)
 
 
-_VIEWS: dict = {}
-
-
 def _view(ds: datasets.Dataset, transform: ImageTransform) -> _Transformed:
     # a trainer builds one loader per epoch: reuse the decoded view of the same split
-    key = (ds._fingerprint, id(transform))
-    view = _VIEWS.get(key)
-    if view is None or view.transform is not transform:
-        if len(_VIEWS) > 16:
-            _VIEWS.clear()
-        view = _VIEWS[key] = _Transformed(ds.select_columns([c for c in ("image", "label", "group") if c in ds.column_names]), transform)
-    return view
+    if ds._fingerprint not in transform.views:
+        transform.views[ds._fingerprint] = _Transformed(ds.select_columns([c for c in ("image", "label", "group") if c in ds.column_names]), transform)
+    return transform.views[ds._fingerprint]
 
 
 def make_loader(

@@ -36,9 +36,14 @@ CAPTIONED = {"dreambooth_cluster_captioned"}
 LORA_FILE = "pytorch_lora_weights.safetensors"
 
 
+def caption_column_of(manifest: dict) -> str | None:
+    """The metadata column an adapters folder was captioned from (``--caption_column``), or None."""
+    return (manifest.get("config") or {}).get("caption_column")
+
+
 def source_of_manifest(manifest: dict) -> str | None:
     """The generator source an adapters manifest serves, or None."""
-    captioned = bool((manifest.get("config") or {}).get("caption_column"))
+    captioned = bool(caption_column_of(manifest))
     pair = (manifest.get("method"), manifest.get("unit"))
     return next((s for s, pairs in SERVES.items() if pair in pairs and (s in CAPTIONED) == captioned), None)
 
@@ -95,11 +100,11 @@ def adapter_units(folder: Path, source: str, spec, template: str | None = None, 
             f"adapters '{folder}' are method={manifest['method']}, unit={manifest['unit']}, which serve "
             f"--source {fits[0] if fits else '?'}, not --source {source}"
         )
-    captioned = bool((manifest.get("config") or {}).get("caption_column"))
+    captioned = bool(caption_column_of(manifest))
     if captioned != (source in CAPTIONED):
         raise HfFairError(
             f"adapters '{folder}' were trained {'with' if captioned else 'without'} per-image captions "
-            f"(caption_column={(manifest.get('config') or {}).get('caption_column')!r}); --source {source} needs adapters "
+            f"(caption_column={caption_column_of(manifest)!r}); --source {source} needs adapters "
             + ("trained with --caption_column" if source in CAPTIONED else "trained without --caption_column (use --source dreambooth_cluster_captioned)")
         )
     check_matches_groups(manifest, spec.group_names, where=f"adapters '{folder}'")

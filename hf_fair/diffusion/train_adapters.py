@@ -37,7 +37,7 @@ from hf_fair.diffusion.adapters import (
 )
 from hf_fair.diffusion.adapters_config import AdapterArguments
 from hf_fair.diffusion.base import load_base
-from hf_fair.diffusion.units import plan_units
+from hf_fair.diffusion.units import check_caption_column, plan_units
 from hf_fair.errors import HfFairError
 from hf_fair.io_utils import atomic_dir, write_json
 
@@ -144,8 +144,8 @@ def train_adapters(
     spec = spec_of(dsd)
     train = dsd["train"].remove_columns([c for c in ("cluster",) if c in dsd["train"].column_names])
     info = dataset_info(dsd, data_args)
-    if args.caption_column is not None and args.caption_column not in train.column_names:
-        raise HfFairError(f"--caption_column '{args.caption_column}' is not a column of the training split (columns: {train.column_names})")
+    if args.caption_column is not None:  # before the output folder is made: no partial output
+        check_caption_column(train, args.caption_column)
     if args.unit == "cluster":
         cluster_args = cluster_args or ClusterArguments()
         # tiny clusters are merged, never trained alone (the stated rule for small units)

@@ -72,10 +72,14 @@ def captioned_prompt(spec: GroupSpec, group: int, token: str | None, template: s
     return " ".join(template.format(**names).split())
 
 
-def caption_shares(train: datasets.Dataset, column: str) -> dict[int, dict[str, float]]:
-    """Per class label: the share of each value of ``column`` among that class's training images."""
+def check_caption_column(train: datasets.Dataset, column: str) -> None:
     if column not in train.column_names:
         raise HfFairError(f"--caption_column '{column}' is not a column of the training split (columns: {train.column_names})")
+
+
+def caption_shares(train: datasets.Dataset, column: str) -> dict[int, dict[str, float]]:
+    """Per class label: the share of each value of ``column`` among that class's training images."""
+    check_caption_column(train, column)
     labels = np.asarray(train["label"])
     values = [str(v) for v in train[column]]
     out = {}

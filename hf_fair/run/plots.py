@@ -17,7 +17,9 @@ def method_family(method: str) -> str:
         return "oracle"
     if method.startswith("synthetic:"):
         return "synthetic-only"
-    if method.split("+")[0] in ("vanilla", "lora", "dreambooth", "dreambooth_cluster", "dreambooth_cluster_captioned"):
+    from hf_fair.diffusion.sources import SOURCES
+
+    if method.split("+")[0] in SOURCES:
         return "synthetic"
     return "real"
 
