@@ -1,4 +1,7 @@
-"""Rendering model and dataset cards from the templates in ``dataset_cards/`` (offline)."""
+"""Rendering model and dataset cards from the templates in ``hf_fair/card_templates/`` (offline).
+
+The templates ship inside the package (wheel included); ``dataset_cards/`` at the top of the
+repository is a link to the same folder, where a reader looks for them."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from hf_fair.data.severity import SeverityReport, group_counts
 from hf_fair.data.spec_io import spec_of
 from hf_fair.errors import HfFairError
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "dataset_cards"
+TEMPLATES_DIR = Path(__file__).resolve().parent / "card_templates"
 
 LICENSES = {
     "colored-digits": ("cc-by-4.0", "derived from scikit-learn's digits (UCI ML hand-written digits, CC BY 4.0)"),
@@ -24,7 +27,10 @@ LICENSES = {
 def template_path(name: str) -> Path:
     path = TEMPLATES_DIR / name
     if not path.is_file():
-        raise HfFairError(f"card template '{path}' is missing; install hf-fair from its repository (pip install -e .)")
+        raise HfFairError(
+            f"card template '{name}' is missing from the installed package (looked in {TEMPLATES_DIR}); "
+            "reinstall hf-fair (pip install --force-reinstall hf-fair) or build the wheel from a full checkout"
+        )
     return path
 
 

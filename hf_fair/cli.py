@@ -12,12 +12,13 @@ import sys
 from dataclasses import dataclass, field
 from typing import Callable
 
+from hf_fair import skipped
 from hf_fair.errors import HfFairError
 
 
 @dataclass
 class ExportArguments:
-    output: str = field(default=None, metadata={"help": "folder to write (save_to_disk + README.md card)"})
+    output_dir: str = field(default=None, metadata={"help": "folder to write (save_to_disk + README.md card)"})
     overwrite: bool = field(default=False, metadata={"help": "replace a non-empty output folder"})
     push_to_hub: str | None = field(default=None, metadata={"help": "also publish to this Hub dataset repo (namespace/name)"})
     private: bool = field(default=False, metadata={"help": "make the Hub repo private"})
@@ -52,12 +53,12 @@ def cmd_data_export(argv: list[str]) -> int:
     data_args, export_args = parse_config(
         [DataArguments, ExportArguments], _positional_dataset(argv), prog="hf-fair data export"
     )
-    if not export_args.output:
-        raise HfFairError("--output is required: the folder to write the dataset to")
+    if not export_args.output_dir:
+        raise HfFairError("--output_dir is required: the folder to write the dataset to")
     dsd, report = load_group_dataset(data_args)
     out = export_dataset(
         dsd,
-        export_args.output,
+        export_args.output_dir,
         dataset_name=data_args.dataset,
         source=data_args.data_dir or data_args.hub_dataset or data_args.dataset,
         report=report,
@@ -141,9 +142,52 @@ def usage() -> str:
     return "\n".join(lines)
 
 
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def _pop_log_level(argv: list[str]) -> tuple[str, list[str]]:
+    """``--log_level LEVEL`` (or ``--log_level=LEVEL``) anywhere on the line; default ``info``."""
+    level, rest, i = "info", [], 0
+    while i < len(argv):
+        a = argv[i]
+        if a in ("--log_level", "--log-level"):
+            if i + 1 >= len(argv):
+                raise HfFairError(f"--log_level needs a value: one of {list(LOG_LEVELS)}")
+            level, i = argv[i + 1], i + 2
+            continue
+        if a.startswith(("--log_level=", "--log-level=")):
+            level, i = a.split("=", 1)[1], i + 1
+            continue
+        rest.append(a)
+        i += 1
+    if level.lower() not in LOG_LEVELS:
+        raise HfFairError(f"--log_level '{level}' is not one of {list(LOG_LEVELS)}")
+    return level.lower(), rest
+
+
+def configure_logging(level: str) -> None:
+    """The library's records on stderr in one format, whatever the stack did to the root logger."""
+    logger = logging.getLogger("hf_fair")
+    for h in list(logger.handlers):
+        if getattr(h, "_hf_fair", False):
+            logger.removeHandler(h)
+    handler = logging.StreamHandler(sys.stderr)
+    handler._hf_fair = True
+    handler.setFormatter(logging.Formatter(LOG_FORMAT, datefmt="%H:%M:%S"))
+    logger.addHandler(handler)
+    logger.setLevel(level.upper())
+    logger.propagate = False
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        level, argv = _pop_log_level(argv)
+    except HfFairError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    configure_logging(level)
     if not argv or argv[0] in ("-h", "--help"):
         print(usage())
         return 0
@@ -156,14 +200,19 @@ def main(argv: list[str] | None = None) -> int:
         key = tuple(argv[:n])
         if key in COMMANDS:
             func = COMMANDS[key][0]
-            try:
-                return func(argv[n:])
-            except HfFairError as e:
-                print(f"error: {e}", file=sys.stderr)
-                return 2
-            except KeyboardInterrupt:
-                print("interrupted; re-run the same command to resume", file=sys.stderr)
-                return 130
+            with skipped.collect() as items:
+                try:
+                    return func(argv[n:])
+                except HfFairError as e:
+                    print(f"error: {e}", file=sys.stderr)
+                    return 2
+                except KeyboardInterrupt:
+                    print("interrupted; re-run the same command to resume", file=sys.stderr)
+                    return 130
+                finally:
+                    note = skipped.summary(items)
+                    if note:
+                        logging.getLogger("hf_fair").warning(note)
     print(f"error: unknown command '{' '.join(argv[:2])}'\n\n{usage()}", file=sys.stderr)
     return 2
 

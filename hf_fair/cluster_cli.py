@@ -1,6 +1,6 @@
 """``hf-fair cluster``: cluster each group's images and write a report.
 
-    hf-fair cluster colored-digits --severity 0.99 --k auto --reference_column digit --output runs/clusters
+    hf-fair cluster colored-digits --severity 0.99 --k auto --reference_column digit --output_dir runs/clusters
 
 Writes ``clusters.json`` (settings, per-group k / sizes / silhouette / ARI, and the cluster of
 every row of the split), ``clusters.md`` and one grid PNG per group, atomically.
@@ -16,7 +16,7 @@ from hf_fair.errors import HfFairError
 
 @dataclass
 class ClusterOutputArguments:
-    output: str = field(default=None, metadata={"help": "folder for clusters.json, clusters.md and grids"})
+    output_dir: str = field(default=None, metadata={"help": "folder for clusters.json, clusters.md and grids"})
     overwrite: bool = field(default=False, metadata={"help": "replace a non-empty output folder"})
 
 
@@ -29,9 +29,9 @@ def main(argv: list[str]) -> int:
     data_args, cluster_args, out_args = parse_config(
         [DataArguments, ClusterArguments, ClusterOutputArguments], argv, prog="hf-fair cluster"
     )
-    if not out_args.output:
-        raise HfFairError("--output is required: the folder to write clusters.json, clusters.md and the grids to")
-    output = check_output_dir(out_args.output, out_args.overwrite)
+    if not out_args.output_dir:
+        raise HfFairError("--output_dir is required: the folder to write clusters.json, clusters.md and the grids to")
+    output = check_output_dir(out_args.output_dir, out_args.overwrite)
     dsd, _ = load_group_dataset(data_args)
     cluster_to_folder(dsd, cluster_args, data_args, Path(output))
     print((Path(output) / "clusters.md").read_text(), end="")

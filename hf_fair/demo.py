@@ -17,7 +17,7 @@ from hf_fair.config import parse_config
 @dataclass
 class DemoArguments:
     quick: bool = field(default=False, metadata={"help": "a short smoke run of the same stages"})
-    output: str = field(default=None, metadata={"help": "run folder (default runs/demo or runs/demo-quick; re-running resumes)"})
+    output_dir: str = field(default=None, metadata={"help": "run folder (default runs/demo or runs/demo-quick; re-running resumes)"})
     seed: int = field(default=0, metadata={"help": "classifier seed"})
 
 
@@ -31,12 +31,12 @@ def main(argv: list[str]) -> int:
     args = parse_config([DemoArguments], argv, prog="hf-fair demo")
     preset = dict(QUICK if args.quick else DEMO)
     preset["seeds"] = [args.seed]
-    if args.output:
-        preset["output"] = args.output
+    if args.output_dir:
+        preset["output_dir"] = args.output_dir
     cfg = config_from_dict(preset, where="the demo preset")
     start = time.perf_counter()
     run(cfg)
-    out = Path(cfg.output)
+    out = Path(cfg.output_dir)
     print()
     print((out / "results.md").read_text(), end="")
     print(f"\nrun folder: {out}  (plot: {out / 'wga_vs_severity.png'}, grids: {out}/severity-*/grids/)")

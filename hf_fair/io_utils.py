@@ -12,7 +12,7 @@ from pathlib import Path
 from hf_fair.errors import HfFairError
 
 
-def check_output_dir(path: str | Path, overwrite: bool, flag: str = "--output") -> Path:
+def check_output_dir(path: str | Path, overwrite: bool, flag: str = "--output_dir") -> Path:
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise HfFairError(f"{flag} '{path}' exists and is a file; choose a folder path")

@@ -46,7 +46,7 @@ def test_yaml_config(tmp_path, capsys):
 def test_export_roundtrip_and_overwrite(tmp_path, capsys):
     src = make_waterbirds(tmp_path / "wb", per_group_split=6)
     out = tmp_path / "export"
-    assert main(["data", "export", "waterbirds", "--data-dir", str(src), "--severity", "0.8", "--output", str(out)]) == 0
+    assert main(["data", "export", "waterbirds", "--data-dir", str(src), "--severity", "0.8", "--output_dir", str(out)]) == 0
     assert (out / "README.md").read_text().startswith("---\n")
     assert "b = 0.8" in (out / "README.md").read_text()
     assert (out / "severity_report.json").is_file() and (out / "group_spec.json").is_file()
@@ -64,17 +64,17 @@ def test_export_roundtrip_and_overwrite(tmp_path, capsys):
     assert len(again["train"]) == len(loaded["train"])
     # non-empty output without --overwrite: clear error, folder untouched
     before = sorted(p.name for p in out.iterdir())
-    assert main(["data", "export", "colored-digits", "--output", str(out)]) == 2
+    assert main(["data", "export", "colored-digits", "--output_dir", str(out)]) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == before
-    assert main(["data", "export", "colored-digits", "--severity", "0.9", "--output", str(out), "--overwrite"]) == 0
+    assert main(["data", "export", "colored-digits", "--severity", "0.9", "--output_dir", str(out), "--overwrite"]) == 0
     assert len(datasets.load_from_disk(str(out))["train"]) == 898
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".export.tmp")]
 
 
 def test_push_offline_keeps_local_output(tmp_path, capsys):
     out = tmp_path / "export"
-    code = main(["data", "export", "colored-digits", "--severity", "0.99", "--output", str(out), "--push-to-hub", "me/digits"])
+    code = main(["data", "export", "colored-digits", "--severity", "0.99", "--output_dir", str(out), "--push-to-hub", "me/digits"])
     err = capsys.readouterr().err
     assert code == 2
     errors = [line for line in err.splitlines() if line.startswith("error:")]

@@ -165,7 +165,7 @@ def test_report_markdown_without_ari(tmp_path):
 # ------------------------------------------------------------------ the CLI
 def test_cli_writes_report_and_grids(tmp_path, capsys, biased):
     out = tmp_path / "clusters"
-    argv = ["cluster", "colored-digits", "--severity", "0.99", "--reference_column", "digit", "--output", str(out)]
+    argv = ["cluster", "colored-digits", "--severity", "0.99", "--reference_column", "digit", "--output_dir", str(out)]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "| ARI |" in printed and f"wrote {out}" in printed
@@ -188,11 +188,11 @@ def test_cli_writes_report_and_grids(tmp_path, capsys, biased):
 
     # a non-empty output folder is refused without --overwrite, and left as it was
     before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
-    assert main(argv[:-2] + ["--k", "2", "--output", str(out)]) == 2
+    assert main(argv[:-2] + ["--k", "2", "--output_dir", str(out)]) == 2
     err = capsys.readouterr().err
     assert "--overwrite" in err and str(out) in err
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
-    assert main(argv[:-2] + ["--k", "2", "--output", str(out), "--overwrite"]) == 0
+    assert main(argv[:-2] + ["--k", "2", "--output_dir", str(out), "--overwrite"]) == 0
     capsys.readouterr()
     report = json.loads((out / "clusters.json").read_text())
     assert report["settings"]["k"] == "2"
@@ -201,4 +201,4 @@ def test_cli_writes_report_and_grids(tmp_path, capsys, biased):
 
 def test_cli_needs_output(capsys):
     assert main(["cluster", "colored-digits", "--severity", "0.99"]) == 2
-    assert "--output is required" in capsys.readouterr().err
+    assert "--output_dir is required" in capsys.readouterr().err

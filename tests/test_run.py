@@ -29,12 +29,12 @@ TINY = {
 
 
 def _cfg(tmp_path, name="run", **changes):
-    data = {**TINY, "output": str(tmp_path / name), **changes}
+    data = {**TINY, "output_dir": str(tmp_path / name), **changes}
     return data
 
 
 def sev_folder(cfg):
-    return Path(cfg.output) / "severity-0.99"
+    return Path(cfg.output_dir) / "severity-0.99"
 
 
 def _env():
@@ -65,6 +65,22 @@ def test_config_refuses_typos_and_runner_owned_options(tmp_path):
     assert cfg.sources() == ["lora"]
 
 
+def test_shipped_configs_load_and_output_dir_overrides_the_run_folder():
+    from hf_fair.run.cli import _parser, overrides_from
+    from hf_fair.run.config import load_run_config
+
+    configs = sorted((Path(__file__).parent.parent / "configs").glob("*.yaml"))
+    assert configs
+    for path in configs:
+        assert load_run_config(path).output_dir.startswith("runs/")
+    ns = _parser("hf-fair run").parse_args([str(configs[0]), "--output_dir", "elsewhere"])
+    assert load_run_config(ns.config, overrides_from(ns)).output_dir == "elsewhere"
+    with pytest.raises(SystemExit):  # no abbreviation: --output is not an alias of --output_dir
+        _parser("hf-fair run").parse_args([str(configs[0]), "--output", "elsewhere"])
+    with pytest.raises(HfFairError, match=r"unknown key\(s\) \['output'\]"):  # the folder key is output_dir only
+        load_run_config(configs[0], {"output": "elsewhere"})
+
+
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     from hf_fair.run.runner import run
@@ -85,7 +101,7 @@ def finished_run(tmp_path_factory):
 
 def test_run_writes_results_contract_and_artifacts(finished_run):
     tmp, cfg, docs = finished_run
-    out = Path(cfg.output)
+    out = Path(cfg.output_dir)
     doc = json.loads((out / "severity-0.99" / "results.json").read_text())
     assert doc["dataset"] == "colored-digits" and doc["severity"] == 0.99 and doc["selection"] == "val_worst_group"
     # every synthetic source also gets a row for its classifier trained on synthetic data alone
@@ -112,7 +128,7 @@ def test_rerun_skips_and_a_changed_setting_recomputes_only_its_dependents(finish
     from hf_fair.run.runner import run
 
     tmp, cfg, docs = finished_run
-    sev = Path(cfg.output) / "severity-0.99"
+    sev = Path(cfg.output_dir) / "severity-0.99"
 
     def folders():
         return {p.relative_to(sev).as_posix(): p.stat().st_mtime_ns for p in sev.glob("*/*") if p.is_dir()}
@@ -161,7 +177,7 @@ def test_kill_during_adapters_then_rerun_gives_the_same_results(finished_run, tm
     resumed = json.loads((tmp_path / "killed" / "severity-0.99" / "results.json").read_text())
     assert resumed["methods"] == docs[0.99]["methods"]
     ours = sorted((out).glob("*/units/*/pytorch_lora_weights.safetensors"))
-    ref = sorted((Path(cfg.output) / "severity-0.99" / "adapters").glob("*/units/*/pytorch_lora_weights.safetensors"))
+    ref = sorted((Path(cfg.output_dir) / "severity-0.99" / "adapters").glob("*/units/*/pytorch_lora_weights.safetensors"))
     assert len(ours) == len(ref) == 4
     from safetensors import safe_open
 

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from accelerate import Accelerator
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 
+from hf_fair.accel import make_accelerator
 from hf_fair.classify import models
 from hf_fair.classify.config import ClassifierArguments
 from hf_fair.classify.data import build_transforms, dataset_resolution, make_loader
@@ -52,14 +52,6 @@ def versions() -> dict:
     import hf_fair
 
     return {"hf_fair": hf_fair.__version__, "torch": torch.__version__, "timm": timm.__version__, "accelerate": accelerate.__version__, "datasets": datasets.__version__}
-
-
-def resolve_mixed_precision(choice: str) -> str:
-    if choice != "auto":
-        return choice
-    if torch.cuda.is_available():
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "no"
 
 
 SELECT_KEY = {
@@ -108,9 +100,7 @@ class ClassifierRun:
         self.out = Path(args.output_dir)
         # cpu=True without CUDA lets a torchrun launch (`accelerate launch --multi_gpu
         # --num_processes 2`) form a gloo process group on CPU-only machines.
-        self.accelerator = Accelerator(
-            mixed_precision=resolve_mixed_precision(args.mixed_precision), cpu=not torch.cuda.is_available()
-        )
+        self.accelerator = make_accelerator(args.mixed_precision)
         self.fp = fingerprint(args, data_args)
         self.dsd = dsd
 

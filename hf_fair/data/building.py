@@ -13,6 +13,7 @@ from PIL import Image, UnidentifiedImageError
 
 from hf_fair.data.groups import GroupSpec
 from hf_fair.data.spec_io import attach_spec
+from hf_fair import skipped
 from hf_fair.errors import HfFairError
 
 logger = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ def check_images(paths: Iterable[str], skip_bad: bool, dataset: str) -> np.ndarr
                 )
             ok[i] = False
             bad.append((p, reason))
+            skipped.record(p, reason)
     if bad:
         logger.warning(
             "%s: skipped %d bad image file(s), e.g. %s", dataset, len(bad), ", ".join(p for p, _ in bad[:3])

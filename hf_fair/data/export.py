@@ -14,7 +14,7 @@ from hf_fair.io_utils import atomic_dir, check_output_dir, write_json
 
 def export_dataset(
     dsd: datasets.DatasetDict,
-    output: str | Path,
+    output_dir: str | Path,
     dataset_name: str,
     source: str,
     report: SeverityReport | None = None,
@@ -24,7 +24,7 @@ def export_dataset(
     api=None,
 ) -> Path:
     """Write the dataset atomically; publish afterwards (a failed push leaves the folder intact)."""
-    out = check_output_dir(output, overwrite)
+    out = check_output_dir(output_dir, overwrite)
     card = group_dataset_card(dsd, dataset_name, source, report, command)
     with atomic_dir(out) as tmp:
         dsd.save_to_disk(str(tmp))

@@ -16,6 +16,7 @@ import numpy as np
 
 from hf_fair.data.building import balance_indices, build_dataset_dict, check_images, require_dir, seeded_split
 from hf_fair.data.groups import GroupSpec
+from hf_fair import skipped
 from hf_fair.errors import HfFairError
 
 logger = logging.getLogger(__name__)
@@ -85,6 +86,7 @@ def load_utkface(
         m = _FILE_RE.match(p.name)
         if not m:
             unparsed += 1
+            skipped.record(p, "name is not age_gender_race_date")
             continue
         age, gender = int(m.group(1)), int(m.group(2))
         race = int(m.group(3)) if m.group(3) is not None and m.group(4) is not None else -1

@@ -45,14 +45,12 @@ TRAIN_ADAPTER = "hf_fair_unit"
 
 
 def make_accelerator(mixed_precision: str = "no"):
-    from accelerate import Accelerator, InitProcessGroupKwargs
+    from accelerate import InitProcessGroupKwargs
+
+    from hf_fair.accel import make_accelerator as build
 
     # units are unbalanced across processes: the final barrier may wait long for the slowest one
-    return Accelerator(
-        mixed_precision=mixed_precision,
-        cpu=not torch.cuda.is_available(),
-        kwargs_handlers=[InitProcessGroupKwargs(timeout=timedelta(hours=24))],
-    )
+    return build(mixed_precision, kwargs_handlers=[InitProcessGroupKwargs(timeout=timedelta(hours=24))])
 
 
 def images_to_tensor(images, resolution: int) -> torch.Tensor:

@@ -232,13 +232,13 @@ def generate_dataset(args: GenerateArguments, data_args, dsd: datasets.DatasetDi
                      command: str | None = None, accelerator=None, api=None) -> dict:
     """Generate (or resume, or find finished) the dataset in ``args.output_dir``; returns the
     content of its ``generation.json``."""
-    from accelerate import Accelerator
+    from hf_fair.accel import make_accelerator
 
     from hf_fair.data import load_group_dataset, spec_of
 
     if not args.output_dir:
         raise HfFairError("--output_dir is required: the folder to write the synthetic dataset to")
-    acc = accelerator or Accelerator(cpu=not torch.cuda.is_available())
+    acc = accelerator or make_accelerator("no")  # the pipeline dtype is --dtype's
     out = Path(args.output_dir)
     if dsd is None:
         dsd, _ = load_group_dataset(data_args)

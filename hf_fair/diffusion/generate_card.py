@@ -1,4 +1,4 @@
-"""Dataset card of a generated dataset (``dataset_cards/generated_dataset.md``)."""
+"""Dataset card of a generated dataset (``hf_fair/card_templates/generated_dataset.md``)."""
 
 from __future__ import annotations
 

@@ -343,7 +343,7 @@ def _versions() -> dict:
 
 def pretrain(cfg: PretrainConfig, accelerator=None, command: str | None = None) -> PretrainResult:
     """Run both stages and write the pipeline folder to ``cfg.output_dir``."""
-    from accelerate import Accelerator
+    from hf_fair.accel import make_accelerator
 
     if not cfg.output_dir:
         raise HfFairError("--output_dir is required: the pipeline folder to write")
@@ -356,7 +356,7 @@ def pretrain(cfg: PretrainConfig, accelerator=None, command: str | None = None) 
     if cfg.num_threads > 0:
         torch.set_num_threads(cfg.num_threads)
     try:
-        return _pretrain(cfg, accelerator or Accelerator(), command, out)
+        return _pretrain(cfg, accelerator or make_accelerator("no"), command, out)
     finally:
         torch.set_num_threads(threads_before)
 

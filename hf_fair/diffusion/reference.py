@@ -93,7 +93,7 @@ def load_reference(path: str | Path | None = None) -> ReferenceClassifier:
     if not (path / "config.json").is_file():
         raise HfFairError(
             f"reference classifier '{path}' not found (config.json missing); reinstall hf-fair or train one with "
-            "`python -m hf_fair.diffusion.reference --output <folder>`"
+            "`python -m hf_fair.diffusion.reference --output_dir <folder>`"
         )
     model = ReferenceClassifier.from_pretrained(str(path))
     model.eval()
@@ -139,7 +139,7 @@ def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 def training_batch(step: int, n: int, seed: int, handwritten_share: float, pool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rng = np.random.default_rng([REFERENCE_SEED_OFFSET + seed, step])
     n_hand = int(round(n * handwritten_share)) if pool is not None else 0
-    images, _, specs = render_batch(rng, n - n_hand, with_captions=False)
+    images, _, specs = render_batch(rng, n - n_hand, with_captions=False, styles=("typeset",))  # as shipped
     digits = [s.digit for s in specs]
     colors = [COLOR_NAMES.index(s.color) for s in specs]
     if n_hand:
@@ -155,7 +155,7 @@ def training_batch(step: int, n: int, seed: int, handwritten_share: float, pool)
 
 @dataclass
 class ReferenceTrainConfig:
-    output: str = field(default=None, metadata={"help": "folder to save the classifier to"})
+    output_dir: str = field(default=None, metadata={"help": "folder to save the classifier to"})
     steps: int = field(default=1500, metadata={"help": "optimisation steps"})
     batch_size: int = field(default=128, metadata={"help": "images per step"})
     lr: float = field(default=2e-3, metadata={"help": "AdamW learning rate (cosine decay)"})
@@ -202,7 +202,7 @@ def evaluate_reference(model: ReferenceClassifier, n: int = 2000, seed: int = 12
     from sklearn.datasets import load_digits
 
     rng = np.random.default_rng([REFERENCE_SEED_OFFSET, 777, seed])
-    images, _, specs = render_batch(rng, n, with_captions=False)
+    images, _, specs = render_batch(rng, n, with_captions=False, styles=("typeset",))
     d, c = model.predict(images)
     typeset = {
         "digit_acc": float(np.mean(d == np.array([s.digit for s in specs]))),
@@ -221,7 +221,7 @@ def evaluate_reference(model: ReferenceClassifier, n: int = 2000, seed: int = 12
 
 
 def main(argv=None) -> int:
-    """``python -m hf_fair.diffusion.reference --output hf_fair/assets/reference-classifier``"""
+    """``python -m hf_fair.diffusion.reference --output_dir hf_fair/assets/reference-classifier``"""
     import json
     import sys
 
@@ -229,15 +229,15 @@ def main(argv=None) -> int:
 
     try:
         cfg = parse_config([ReferenceTrainConfig], argv, prog="python -m hf_fair.diffusion.reference")
-        if not cfg.output:
-            raise HfFairError("--output is required: the folder to save the reference classifier to")
+        if not cfg.output_dir:
+            raise HfFairError("--output_dir is required: the folder to save the reference classifier to")
         model, _ = train_reference(cfg)
     except HfFairError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     metrics = evaluate_reference(model)
-    model.save_pretrained(cfg.output)
-    Path(cfg.output, "eval.json").write_text(json.dumps({"config": cfg.__dict__, "metrics": metrics}, indent=2) + "\n")
+    model.save_pretrained(cfg.output_dir)
+    Path(cfg.output_dir, "eval.json").write_text(json.dumps({"config": cfg.__dict__, "metrics": metrics}, indent=2) + "\n")
     print(json.dumps(metrics, indent=2))
     return 0
 

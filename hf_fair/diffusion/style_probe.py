@@ -5,7 +5,7 @@ Digits images (handwritten) from renders of the base's pretraining corpus (Pillo
 same two colours. Its score on generations is the share that look handwritten::
 
     python -m hf_fair.diffusion.style_probe --adapters runs/demo/severity-0.99/adapters/lora-<key> \\
-        --groups 1 2 --num_images 48 --output docs/adapters
+        --groups 1 2 --num_images 48 --output_dir docs/adapters
 
 writes ``style.json``, ``style.md`` and one ``base_vs_adapter_<group>.png`` per group (top rows:
 the base with the group's prompts; bottom rows: the group's adapter; the same seeds).
@@ -30,7 +30,7 @@ def font_images(n: int, colors: list[str], seed: int) -> np.ndarray:
 
     rng = np.random.default_rng(seed)
     cols = [colors[i % len(colors)] for i in range(n)]
-    images, _, _ = render_batch(rng, n, colors=cols, with_captions=False)
+    images, _, _ = render_batch(rng, n, colors=cols, with_captions=False, styles=("typeset",))
     return images
 
 
@@ -61,14 +61,14 @@ def main(argv: list[str] | None = None) -> int:
     from hf_fair.diffusion.plan import image_seed
     from hf_fair.diffusion.sources import UnitSwitcher, adapter_units, source_of_manifest, vanilla_units
 
-    p = argparse.ArgumentParser(prog="python -m hf_fair.diffusion.style_probe", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m hf_fair.diffusion.style_probe", allow_abbrev=False, description=__doc__.split("\n\n")[0])
     p.add_argument("--adapters", required=True, help="adapters folder (manifest.json) trained on colored-digits")
     p.add_argument("--groups", type=int, nargs="+", default=[1, 2], help="group ids (default: the two minority groups)")
     p.add_argument("--num_images", type=int, default=48)
     p.add_argument("--num_inference_steps", type=int, default=10)
     p.add_argument("--guidance_scale", type=float, default=2.0)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--output", required=True)
+    p.add_argument("--output_dir", required=True)
     a = p.parse_args(argv)
 
     manifest = read_manifest(Path(a.adapters))
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     base_units = vanilla_units(spec, a.groups)
     pipe = load_pipeline(manifest.get("base") or "embedded", torch.device("cpu"), torch.float32)
     switcher = UnitSwitcher(pipe)
-    out = Path(a.output)
+    out = Path(a.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     rows = {"probe": probe_acc, "settings": vars(a) | {"source": source, "method": manifest["method"], "unit": manifest["unit"]},
             "real_train_handwritten": {}, "groups": {}}

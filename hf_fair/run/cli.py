@@ -1,4 +1,4 @@
-"""``hf-fair run CONFIG.yaml [--output DIR] [--severities ...] [--seeds ...] [--methods ...]``.
+"""``hf-fair run CONFIG.yaml [--output_dir DIR] [--severities ...] [--seeds ...] [--methods ...] [--set KEY=VALUE ...]``.
 
 The YAML holds the whole experiment (see ``hf_fair.run.config``); the flags override its
 top-level keys for one invocation. Re-running the same command resumes.
@@ -10,17 +10,19 @@ import argparse
 
 
 def _parser(prog: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description="data -> cluster -> adapters -> generate -> classify -> report, cached per stage")
+    p = argparse.ArgumentParser(prog=prog, allow_abbrev=False, description="data -> cluster -> adapters -> generate -> classify -> report, cached per stage")
     p.add_argument("config", help="run config (YAML)")
-    p.add_argument("--output", help="run folder (overrides `output`)")
+    p.add_argument("--output_dir", help="run folder (overrides `output_dir`)")
     p.add_argument("--severities", type=float, nargs="+", help="overrides `severities`")
     p.add_argument("--seeds", type=int, nargs="+", help="overrides `seeds`")
     p.add_argument("--methods", nargs="+", help="overrides `methods`")
+    p.add_argument("--set", dest="settings", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="override any key: `seeds=[0]`, `section.option=value` (e.g. generate.images_per_group=8); values are YAML")
     return p
 
 
 def overrides_from(ns) -> dict:
-    return {k: v for k, v in {"output": ns.output, "severities": ns.severities, "seeds": ns.seeds, "methods": ns.methods}.items() if v}
+    return {k: v for k, v in {"output_dir": ns.output_dir, "severities": ns.severities, "seeds": ns.seeds, "methods": ns.methods}.items() if v}
 
 
 def main(argv: list[str]) -> int:
@@ -28,9 +30,9 @@ def main(argv: list[str]) -> int:
     from hf_fair.run.runner import run
 
     ns = _parser("hf-fair run").parse_args(argv)
-    cfg = load_run_config(ns.config, overrides_from(ns))
+    cfg = load_run_config(ns.config, overrides_from(ns), settings=ns.settings)
     docs = run(cfg)
     print()
-    print((__import__("pathlib").Path(cfg.output) / "results.md").read_text(), end="")
-    print(f"run folder: {cfg.output} ({len(docs)} severities)")
+    print((__import__("pathlib").Path(cfg.output_dir) / "results.md").read_text(), end="")
+    print(f"run folder: {cfg.output_dir} ({len(docs)} severities)")
     return 0

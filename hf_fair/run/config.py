@@ -6,7 +6,7 @@ severities: [0.95, 0.99, 0.995]
 seeds: [0, 1, 2]
 methods: [erm, groupdro, vanilla, lora, dreambooth, dreambooth_cluster, dreambooth_cluster+groupdro, oracle]
 finetune_scope: last_layer
-output: runs/colored-digits
+output_dir: runs/colored-digits
 data:       {data_seed: 0}                 # DataArguments (dataset and severity come from above)
 cluster:    {k: auto, min_cluster_size: 5} # ClusterArguments
 adapters:   {max_train_steps: 200}         # AdapterArguments shared by every source
@@ -100,7 +100,7 @@ class RunConfig:
     seeds: list[int] = field(default_factory=lambda: [0])
     methods: list[str] = field(default_factory=lambda: ["erm", "groupdro", "vanilla", "dreambooth_cluster"])
     finetune_scope: str = "last_layer"
-    output: str = "runs/run"
+    output_dir: str = "runs/run"
     base: str = "embedded"
     sections: dict = field(default_factory=dict)  # section name -> {field: value}
 
@@ -206,7 +206,31 @@ def config_from_dict(data: dict, where: str = "the run config") -> RunConfig:
     return RunConfig(**top, sections=sections)
 
 
-def load_run_config(path: str | Path, overrides: dict | None = None) -> RunConfig:
+def apply_settings(data: dict, settings: list[str]) -> dict:
+    """``key=value`` (top level) or ``section.option=value``; values are read as YAML."""
+    data = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
+    for item in settings:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise HfFairError(f"--set '{item}' is not KEY=VALUE (e.g. generate.images_per_group=8 or seeds=[0])")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise HfFairError(f"--set '{item}': the value is not valid YAML ({e})") from None
+        parts = key.split(".")
+        if len(parts) == 1:
+            data[key] = value
+        elif len(parts) == 2:
+            section = data.get(parts[0]) or {}
+            if not isinstance(section, dict):
+                raise HfFairError(f"--set '{item}': '{parts[0]}' is not a section")
+            data[parts[0]] = {**section, parts[1]: value}
+        else:
+            raise HfFairError(f"--set '{item}': keys have at most one dot (section.option)")
+    return data
+
+
+def load_run_config(path: str | Path, overrides: dict | None = None, settings: list[str] | None = None) -> RunConfig:
     path = Path(path)
     if not path.is_file():
         raise HfFairError(f"run config '{path}' does not exist")
@@ -216,6 +240,8 @@ def load_run_config(path: str | Path, overrides: dict | None = None) -> RunConfi
         raise HfFairError(f"run config '{path}' is not valid YAML: {e}") from None
     if overrides:
         data = {**data, **overrides}
+    if settings:
+        data = apply_settings(data, settings)
     return config_from_dict(data, where=f"'{path}'")
 
 

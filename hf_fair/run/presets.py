@@ -28,7 +28,7 @@ DEMO = {
     "seeds": [0],
     "methods": ALL_METHODS,
     "finetune_scope": "last_layer",
-    "output": "runs/demo",
+    "output_dir": "runs/demo",
     "cluster": {"k": "auto", "k_max": 6, "min_cluster_size": 5, "encoder": "pixels"},
     "adapters": {"max_train_steps": 60, "checkpointing_steps": 30, "train_batch_size": 4},
     "dreambooth_cluster_captioned": {"caption_column": "digit"},
@@ -41,7 +41,7 @@ DEMO = {
 QUICK = {
     **DEMO,
     "methods": ["erm", "groupdro", "vanilla", "dreambooth_cluster", "dreambooth_cluster_captioned", "oracle"],
-    "output": "runs/demo-quick",
+    "output_dir": "runs/demo-quick",
     "adapters": {"max_train_steps": 10, "checkpointing_steps": 5},
     "generate": {**GENERATE, "images_per_group": 16, "num_inference_steps": 4, "max_attempts": 2, "fidelity": True},
     "classifier": {**CLASSIFIER, "epochs": 1, "warmup_epochs": 0},

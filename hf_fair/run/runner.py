@@ -5,7 +5,7 @@ stages it reads from, so re-running skips finished stages, resumes interrupted o
 resumes on its own: adapters per unit and checkpoint, generation per shard, classifiers per
 epoch), and changing one setting recomputes only what depends on it::
 
-    <output>/severity-<b>/
+    <output_dir>/severity-<b>/
         clusters/                         cluster report (sizes, ARI, grids)
         adapters/<source>-<key>/          manifest.json + one folder per unit
         synthetic/<source>-<key>/         group-balanced DatasetDict + fidelity report
@@ -24,6 +24,7 @@ import hashlib
 import json
 import logging
 import time
+import traceback
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from hf_fair.errors import HfFairError
 from hf_fair.io_utils import write_json
 from hf_fair.report import method_results, results_document, write_results
 from hf_fair.run.config import SOURCE_ADAPTERS, RunConfig
+from hf_fair.run.preflight import check_offline
 
 logger = logging.getLogger("hf_fair.run")
 # settings that name a place or an action, not a result: left out of stage keys
@@ -53,12 +55,14 @@ def stage_key(*parts) -> str:
 class Runner:
     def __init__(self, cfg: RunConfig, log=print):
         self.cfg = cfg
-        self.out = Path(cfg.output)
+        self.out = Path(cfg.output_dir)
         self.log = log
         self.timings: dict[str, float] = {}
+        self.stage = "data"  # the stage running now, for the one-line error of an unexpected failure
 
     # ------------------------------------------------------------------ helpers
     def _timed(self, name: str, fn, *a, **kw):
+        self.stage = name
         start = time.perf_counter()
         result = fn(*a, **kw)
         self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start
@@ -83,6 +87,7 @@ class Runner:
     def run_severity(self, severity: float) -> dict:
         cfg = self.cfg
         sev = self.out / f"severity-{severity}"
+        self.severity, self.stage = severity, "data"
         started, before = time.perf_counter(), dict(self.timings)
         data_args = cfg.data_args(severity)
         dsd, report = load_group_dataset(data_args)
@@ -243,7 +248,25 @@ def _seconds_computed(previous: Path, seconds: dict) -> dict:
     return merged
 
 
+ERROR_LOG = "error.log"
+
+
 def run(cfg: RunConfig, log=print) -> dict:
-    if not cfg.output:
-        raise HfFairError("`output` (the run folder) is required")
-    return Runner(cfg, log).run()
+    """Run every stage. A bad input ends in an HfFairError naming it; any other exception ends in
+    one HfFairError naming the stage and the log file that holds the full traceback."""
+    if not cfg.output_dir:
+        raise HfFairError("`output_dir` (the run folder) is required")
+    check_offline(cfg)
+    runner = Runner(cfg, log)
+    try:
+        return runner.run()
+    except (HfFairError, KeyboardInterrupt):
+        raise
+    except Exception as e:
+        where = f"stage '{runner.stage}'" + (f" at severity {runner.severity}" if getattr(runner, "severity", None) is not None else "")
+        path = Path(cfg.output_dir) / ERROR_LOG
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as f:
+            f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {where} failed\n{traceback.format_exc()}\n")
+        message = str(e).splitlines()[0] if str(e) else ""
+        raise HfFairError(f"{where} failed: {type(e).__name__}: {message} (full traceback in {path})") from e

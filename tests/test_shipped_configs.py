@@ -1,0 +1,80 @@
+"""Every shipped GPU config runs end to end on CPU through ``hf-fair run``, changed only in size
+and in what cannot run offline (the dataset's on-disk fixture, the embedded base, ``pixels`` for
+the Hub encoder, a small timm model without pretrained weights). Everything else (prior
+preservation, the method list with JTT/DFR/Group-DRO/oracle, clustering, fp16 requests, the
+pretrain selection rule) stays as shipped, so a bug on their path fails here, not after hours on
+a GPU."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fixtures import make_celeba, make_utkface, make_waterbirds
+
+REPO = Path(__file__).resolve().parent.parent
+
+SIZE_OVERRIDES = [
+    "severities=[0.6]",
+    "seeds=[0]",
+    "base=embedded",
+    "cluster.encoder=pixels",
+    "cluster.min_cluster_size=2",
+    "cluster.k_max=2",
+    "adapters.max_train_steps=2",
+    "adapters.resolution=32",
+    "adapters.num_class_images=2",
+    "adapters.train_batch_size=2",
+    "generate.images_per_group=2",
+    "generate.num_inference_steps=2",
+    "generate.batch_size=4",
+    "generate.fidelity_encoder=pixels",
+    "classifier.model=resnet10_s1",
+    "classifier.pretrained=false",
+    "classifier.image_size=16",
+    "classifier.batch_size=8",
+    "classifier.epochs=1",
+    "pretrain.epochs=1",
+]
+
+FIXTURES = {
+    "celeba": lambda root: make_celeba(root, n=96),
+    "waterbirds": lambda root: make_waterbirds(root, per_group_split=6),
+    "utkface": lambda root: make_utkface(root, per_cell=8),
+}
+
+
+def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1"}
+    return subprocess.run([sys.executable, "-m", "hf_fair.cli", *args], cwd=cwd, env=env, capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("name", sorted(FIXTURES))
+def test_shipped_config_runs_on_cpu_with_size_overrides(name, tmp_path):
+    config = REPO / "configs" / f"{name}.yaml"
+    shipped = yaml.safe_load(config.read_text())
+    data_dir = FIXTURES[name](tmp_path / "data")
+    out = tmp_path / "run"
+    r = _run(["run", str(config), "--output_dir", str(out), "--set", f"data.data_dir={data_dir}", *SIZE_OVERRIDES], tmp_path)
+    assert r.returncode == 0, r.stderr[-4000:]
+    results = json.loads((out / "severity-0.6" / "results.json").read_text())
+    assert set(shipped["methods"]) <= set(results["methods"])
+    for method, row in results["methods"].items():
+        assert len(row["worst_group_acc"]["per_seed"]) == 1, method
+        assert 0.0 <= row["worst_group_acc"]["mean"] <= 1.0, method
+
+
+def test_offline_run_names_every_download_before_any_work(tmp_path):
+    """As shipped, the CelebA config needs the Hub four times; offline, all four are named at once."""
+    out = tmp_path / "run"
+    r = _run(["run", str(REPO / "configs" / "celeba.yaml"), "--output_dir", str(out)], tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    for setting in ("base = stable-diffusion-v1-5", "data.hub_dataset = flwrlabs/celeba", "cluster.encoder", "classifier.pretrained"):
+        assert setting in r.stderr, setting
+    assert not out.exists()
