@@ -115,6 +115,12 @@ def cmd_run(argv: list[str]) -> int:
     return run_main(argv)
 
 
+def cmd_space(argv: list[str]) -> int:
+    from hf_fair.space.bundle import main as space_main
+
+    return space_main(argv)
+
+
 def cmd_demo(argv: list[str]) -> int:
     from hf_fair.demo import main as demo_main
 
@@ -132,11 +138,12 @@ COMMANDS: dict[tuple[str, ...], tuple[Callable[[list[str]], int], str]] = {
     ("generate",): (cmd_generate, "generate a group-balanced synthetic dataset from a base and adapters"),
     ("run",): (cmd_run, "the whole experiment from one YAML: data -> adapters -> generate -> classify -> report"),
     ("demo",): (cmd_demo, "run the embedded default end to end and print the results table"),
+    ("space", "build"): (cmd_space, "write a deployable Gradio Space folder from a finished run"),
 }
 
 
 def usage() -> str:
-    lines = ["usage: hf-fair <command> [options]   (each command takes --help)", "", "commands:"]
+    lines = ["usage: hf-fair [--log_level debug|info|warning|error] <command> [options]   (each command takes --help)", "", "commands:"]
     for words, (_, help_text) in COMMANDS.items():
         lines.append(f"  {' '.join(words):<18} {help_text}")
     return "\n".join(lines)

@@ -124,3 +124,19 @@ def populate_hub_cache(folder, cache, repo_id: str, commit: str, monkeypatch):
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
     return repo / "snapshots" / commit
+
+
+def isolated_python(venv: Path) -> Path:
+    """A venv's python that imports this environment's dependencies but not the editable
+    hf_fair of the checkout: the site-packages folder is added through a plain path file, whose
+    own .pth files (the editable install's finder) are therefore not run."""
+    import subprocess
+    import sys
+    import sysconfig
+
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    py = venv / "bin" / "python"
+    site = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          check=True, capture_output=True, text=True).stdout.strip()
+    Path(site, "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    return py

@@ -8,11 +8,12 @@ checkout is *not* active there), and runs the CLI from a folder outside the repo
 import shutil
 import subprocess
 import sys
-import sysconfig
 import zipfile
 from pathlib import Path
 
 import pytest
+
+from fixtures import isolated_python
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -36,13 +37,7 @@ def wheel_env(tmp_path_factory):
     )
     (wheel,) = dist.glob("hf_fair-*.whl")
     venv = root / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    py = venv / "bin" / "python"
-    site = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          check=True, capture_output=True, text=True).stdout.strip()
-    # dependencies from this environment; a plain path entry does not run its .pth files, so the
-    # editable hf_fair of the checkout stays invisible
-    Path(site, "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    py = isolated_python(venv)  # dependencies from this environment, not the checkout's hf_fair
     subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "--no-deps", "-q", str(wheel)], check=True)
     return wheel, venv
 

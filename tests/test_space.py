@@ -336,9 +336,8 @@ def test_space_in_browser(tmp_path):
 # ------------------------------------------------------------------ without a browser
 def _load_app():
     pytest.importorskip("gradio")
-    spec = importlib.util.spec_from_file_location("hf_fair_space_app", APP)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    import hf_fair.space.app as module
+
     return module
 
 
