@@ -1,4 +1,4 @@
-"""The results file (DESIGN.md's contract) and its markdown table."""
+"""The results file (what results.json holds, for the runner, the baselines and the Space) and its markdown table."""
 
 from __future__ import annotations
 

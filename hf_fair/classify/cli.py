@@ -9,7 +9,6 @@ from hf_fair.data import DataArguments
 
 def main(argv: list[str]) -> int:
     from hf_fair.classify.trainer import train_classifier
-    from hf_fair.metrics import format_pm  # noqa: F401  (keeps import errors early)
 
     data_args, args = parse_config([DataArguments, ClassifierArguments], argv, prog="hf-fair classify")
     metrics = train_classifier(args, data_args)

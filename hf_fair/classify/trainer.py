@@ -8,7 +8,6 @@ Re-running the same command resumes after the last finished epoch; a finished ru
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import logging

@@ -7,7 +7,6 @@ are (0,0)=0, (0,1)=1, (1,0)=2, (1,1)=3 — the convention of group_DRO and Subpo
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Sequence
 
 import datasets
 
@@ -140,10 +139,3 @@ class GroupSpec:
             attribute_names=features["attribute"].names,
             **kwargs,
         )
-
-
-SPEC_KEY = "hf_fair_group_spec"
-
-
-def group_ids(spec: GroupSpec, labels: Sequence[int], attributes: Sequence[int]) -> list[int]:
-    return [spec.group_id(y, a) for y, a in zip(labels, attributes)]

@@ -22,7 +22,6 @@ import copy
 import json
 import logging
 import shutil
-from dataclasses import asdict
 from datetime import timedelta
 from pathlib import Path
 
@@ -40,7 +39,6 @@ logger = logging.getLogger(__name__)
 
 CONFIG_FILE = "adapters_config.json"
 CHECKPOINT = "checkpoint.pt"
-LORA_WEIGHTS = "pytorch_lora_weights.safetensors"
 TRAIN_ADAPTER = "hf_fair_unit"
 
 
@@ -325,7 +323,3 @@ def manifest_dict(args: AdapterArguments, dataset_info: dict, records: list[dict
 
 def write_manifest(output: Path, manifest: dict) -> None:
     write_json(output / MANIFEST, manifest)
-
-
-def config_dump(args: AdapterArguments) -> dict:
-    return asdict(args)

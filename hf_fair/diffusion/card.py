@@ -87,7 +87,6 @@ def write_model_card(folder: str | Path, info: dict, extra: str = "") -> Path:
     from hf_fair.diffusion.tokenizer import RARE_TOKENS
 
     folder = Path(folder)
-    cfg = info["config"]
     vae_cfg = json.loads((folder / "vae" / "config.json").read_text())
     tok_cfg = json.loads((folder / "tokenizer" / "tokenizer_config.json").read_text())
     vocab = json.loads((folder / "tokenizer" / "vocab.json").read_text())

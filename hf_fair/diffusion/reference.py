@@ -11,7 +11,6 @@ model.safetensors).
 
 from __future__ import annotations
 
-import colorsys
 import logging
 import time
 from dataclasses import dataclass, field

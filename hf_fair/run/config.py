@@ -22,7 +22,6 @@ falls back to a default.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
@@ -243,8 +242,3 @@ def load_run_config(path: str | Path, overrides: dict | None = None, settings: l
     if settings:
         data = apply_settings(data, settings)
     return config_from_dict(data, where=f"'{path}'")
-
-
-def stage_dict(obj) -> dict:
-    """A dataclass as a plain dict for hashing and recording."""
-    return dataclasses.asdict(obj)
