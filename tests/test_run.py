@@ -222,3 +222,33 @@ def test_results_markdown_checks_the_best_finetuning_objective_too():
     assert "- dreambooth_cluster >= erm + 30: 23.0 vs 0.0 + 30 — **fails**" in md
     assert "best finetuning objective, `dreambooth_cluster+dfr`" in md
     assert "- dreambooth_cluster+dfr >= erm + 30: 43.0 vs 0.0 + 30 — **holds**" in md
+
+
+def test_set_overrides_sections_and_refuses_bad_items(tmp_path):
+    from hf_fair.run.config import apply_settings
+
+    data = apply_settings(_cfg(tmp_path), ["seeds=[3, 4]", "generate.images_per_group=9", "cluster.encoder=pixels"])
+    cfg = config_from_dict(data)
+    assert cfg.seeds == [3, 4] and cfg.sections["generate"]["images_per_group"] == 9
+    assert cfg.sections["generate"]["num_inference_steps"] == 2  # the rest of the section is kept
+    assert cfg.sections["cluster"] == {"encoder": "pixels"}
+    for bad, msg in [("seeds", "KEY=VALUE"), ("a.b.c=1", "at most one dot"), ("x=[1,", "not valid YAML")]:
+        with pytest.raises(HfFairError, match=msg):
+            apply_settings(_cfg(tmp_path), [bad])
+
+
+def test_unexpected_failure_is_one_line_naming_the_stage_and_the_log(tmp_path, monkeypatch, capsys):
+    from hf_fair import cli
+    from hf_fair.run import runner
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk on fire\nsecond line")
+
+    monkeypatch.setattr(runner.Runner, "_clusters", boom)
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(_cfg(tmp_path)))
+    assert cli.main(["run", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    log = tmp_path / "run" / "error.log"
+    assert err[-1] == f"error: stage 'cluster' at severity 0.99 failed: RuntimeError: disk on fire (full traceback in {log})"
+    assert "Traceback (most recent call last)" in log.read_text() and "second line" in log.read_text()
