@@ -298,3 +298,25 @@ def test_any_training_set_size_trains(objective, small_digits, tmp_path):
                                batch_size=8, jtt_epochs=1, learning_rate=0.01)
     metrics = train_classifier(args, data_args(), dsd)
     assert metrics["finished"] and metrics["history"][0]["train_steps"] == 2
+
+
+def test_objective_registry_is_the_one_list_of_names(tmp_path):
+    """A registered objective is accepted by the classifier config and the run config alike."""
+    from hf_fair.classify.config import OBJECTIVES, ClassifierArguments
+    from hf_fair.classify.objectives import ERM, OBJECTIVES as REGISTRY, make_objective, register
+    from hf_fair.run.config import parse_method
+
+    assert OBJECTIVES is REGISTRY and list(OBJECTIVES)[:2] == ["erm", "reweight"]
+
+    @register
+    class Focal(ERM):
+        name = "focal_test"
+
+    try:
+        args = ClassifierArguments(output_dir=str(tmp_path), objective="focal_test")
+        assert isinstance(make_objective(args), Focal)
+        assert parse_method("dreambooth_cluster+focal_test").objective == "focal_test"
+    finally:
+        del REGISTRY["focal_test"]
+    with pytest.raises(ValueError, match="focal_test"):  # HfArgumentParser's contract; the CLI shows one line
+        ClassifierArguments(output_dir=str(tmp_path), objective="focal_test")

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from hf_fair.classify.data import AUGMENTATIONS
+from hf_fair.classify.objectives import OBJECTIVES as _REGISTRY
 
-OBJECTIVES = ("erm", "reweight", "resample", "groupdro", "jtt", "dfr")
+OBJECTIVES = _REGISTRY  # the live registry (name -> class): `in` and list() give the names
 STAGES = ("train", "pretrain", "finetune")
 SCOPES = ("full", "last_layer")
 SELECTIONS = ("val_worst_group", "val_worst_class", "val_average", "oracle", "last")

@@ -3,7 +3,12 @@
 Every objective sees the training set's labels and groups once (``setup``), may ask for a
 sampling distribution (``sample_weights``), and turns a batch's logits into a loss
 (``loss(logits, y, group)``); ``update`` is called after each optimizer step with the batch's
-per-sample losses. State that must survive a resume goes through ``state_dict``.
+per-sample losses. State that must survive a resume goes through ``state_dict``. Objectives with
+a phase outside the training loop use two hooks the trainer calls for every objective:
+``before_training`` (JTT's identification model) and ``after_training`` (DFR's last-layer refit).
+
+``OBJECTIVES`` is the registry (name -> class); ``@register`` adds one, and every list of
+objective names (CLI choices, run-config methods, baselines) reads it.
 """
 
 from __future__ import annotations
@@ -15,9 +20,23 @@ import torch.nn.functional as F
 from hf_fair.errors import HfFairError
 
 
+OBJECTIVES: dict[str, type["Objective"]] = {}
+
+
+def register(cls: type["Objective"]) -> type["Objective"]:
+    OBJECTIVES[cls.name] = cls
+    return cls
+
+
 class Objective:
     name = "erm"
     needs_groups = False
+    needs_validation = False
+
+    @classmethod
+    def from_args(cls, args) -> "Objective":
+        """Build from a ClassifierArguments (objective-specific options live there)."""
+        return cls()
 
     def setup(self, labels: np.ndarray, groups: np.ndarray | None, n_groups: int) -> None:
         self.n_groups = n_groups
@@ -47,11 +66,20 @@ class Objective:
     def load_state_dict(self, state: dict) -> None:
         pass
 
+    def before_training(self, run, train, train_tf, eval_tf, n_classes: int) -> None:
+        """Called once before the first epoch of a fresh (not resumed) run."""
 
+    def after_training(self, run, model, dsd, spec, eval_tf):
+        """Called on the selected model; returns (model, report or None)."""
+        return model, None
+
+
+@register
 class ERM(Objective):
     name = "erm"
 
 
+@register
 class Reweight(Objective):
     """Loss weights proportional to 1 / n_g (normalised to mean 1 over the training set)."""
 
@@ -71,6 +99,7 @@ class Reweight(Objective):
         return (self.per_sample(logits, y) * w).mean()
 
 
+@register
 class Resample(Objective):
     """Group-balanced sampling (each group drawn equally often), plain loss."""
 
@@ -85,12 +114,17 @@ class Resample(Objective):
         return 1.0 / self.group_counts[self._groups]
 
 
+@register
 class GroupDRO(Objective):
     """Online Group-DRO (Sagawa et al. 2020): q_g <- q_g * exp(eta * (loss_g + C / sqrt(n_g))),
     normalised; the loss is sum_g q_g * loss_g over the groups in the batch."""
 
     name = "groupdro"
     needs_groups = True
+
+    @classmethod
+    def from_args(cls, args):
+        return cls(args.groupdro_eta, args.groupdro_c)
 
     def __init__(self, eta: float = 0.01, c: float = 0.0):
         if eta <= 0:
@@ -128,12 +162,16 @@ class GroupDRO(Objective):
             self.q = torch.tensor(state["q"], dtype=torch.float32)
 
 
+@register
 class JTT(Objective):
     """Just Train Twice (Liu et al. 2021): an ERM model trained for a few epochs marks its
-    training errors; the final model is trained with those examples upsampled by lambda.
-    The trainer runs the identification phase and calls :meth:`set_error_set`."""
+    training errors; the final model is trained with those examples upsampled by lambda."""
 
     name = "jtt"
+
+    @classmethod
+    def from_args(cls, args):
+        return cls(args.jtt_epochs, args.jtt_lambda)
 
     def __init__(self, epochs: int = 2, lam: float = 20.0):
         if lam < 1:
@@ -143,6 +181,9 @@ class JTT(Objective):
 
     def set_error_set(self, errors: np.ndarray) -> None:
         self.errors = errors.astype(bool)
+
+    def before_training(self, run, train, train_tf, eval_tf, n_classes):
+        self.set_error_set(run.training_errors(train, train_tf, eval_tf, n_classes, self.epochs))
 
     def sample_weights(self):
         if self.errors is None:
@@ -159,26 +200,20 @@ class JTT(Objective):
             self.errors = e
 
 
+@register
 class DFR(ERM):
     """Deep Feature Reweighting (Kirichenko et al. 2023): features are trained with ERM (or come
-    from --init); the last layer is then refit on group-balanced validation data by the trainer."""
+    from --init); the last layer is then refit on group-balanced validation data."""
 
     name = "dfr"
     needs_groups = True
+    needs_validation = True
+
+    def after_training(self, run, model, dsd, spec, eval_tf):
+        return run.refit_last_layer(model, dsd, spec, eval_tf)
 
 
 def make_objective(args) -> Objective:
-    name = args.objective
-    if name == "erm":
-        return ERM()
-    if name == "reweight":
-        return Reweight()
-    if name == "resample":
-        return Resample()
-    if name == "groupdro":
-        return GroupDRO(args.groupdro_eta, args.groupdro_c)
-    if name == "jtt":
-        return JTT(args.jtt_epochs, args.jtt_lambda)
-    if name == "dfr":
-        return DFR()
-    raise HfFairError(f"unknown objective '{name}'")
+    if args.objective not in OBJECTIVES:
+        raise HfFairError(f"unknown objective '{args.objective}'; one of {list(OBJECTIVES)}")
+    return OBJECTIVES[args.objective].from_args(args)

@@ -26,7 +26,7 @@ from hf_fair.accel import make_accelerator
 from hf_fair.classify import models
 from hf_fair.classify.config import ClassifierArguments
 from hf_fair.classify.data import build_transforms, dataset_resolution, make_loader
-from hf_fair.classify.objectives import JTT, Objective, make_objective
+from hf_fair.classify.objectives import ERM, Objective, make_objective
 from hf_fair.data import DataArguments, load_group_dataset, spec_of
 from hf_fair.errors import HfFairError
 from hf_fair.io_utils import write_json
@@ -205,24 +205,23 @@ class ClassifierRun:
             out[split] = m
         return out
 
-    def _jtt_identify(self, objective: JTT, train, train_tf, eval_tf, n_classes):
-        """Train the identification model (ERM, a few epochs) and mark its training errors."""
+    def training_errors(self, train, train_tf, eval_tf, n_classes: int, epochs: int) -> np.ndarray:
+        """Train an ERM model for ``epochs`` (JTT's identification model); mask of its training errors."""
         a, acc = self.args, self.accelerator
         set_seed(a.seed + 7919)
         ident = self._build_model(n_classes)
         loader = make_loader(train, train_tf, a.batch_size, True, a.seed + 7919, a.num_workers)
-        opt, sched = self._optimizer(ident, len(loader), objective.epochs)
+        opt, sched = self._optimizer(ident, len(loader), epochs)
         ident, opt, loader = acc.prepare(ident, opt, loader)
         step = 0
-        erm = make_objective(type("A", (), {"objective": "erm"})())
-        for e in range(objective.epochs):
-            _, step = self._train_epoch(ident, loader, opt, sched, erm, e, step)
+        for e in range(epochs):
+            _, step = self._train_epoch(ident, loader, opt, sched, ERM(), e, step)
         ev = acc.prepare(make_loader(train, eval_tf, a.eval_batch_size, False, 0, a.num_workers))
         r = predict(ident, ev, acc)
         errors = np.zeros(len(train), dtype=bool)
         errors[r["index"]] = r["pred"] != r["label"]
-        objective.set_error_set(errors)
         logger.info("JTT: identification model errs on %d of %d training examples", errors.sum(), len(errors))
+        return errors
 
     # ---------------------------------------------------------------- main
     def run(self) -> dict:
@@ -238,7 +237,8 @@ class ClassifierRun:
             raise HfFairError(f"the dataset has no 'train' split (splits: {list(dsd)})")
         train = dsd["train"]
         has_groups = "group" in train.column_names
-        if not has_groups and a.objective != "erm" and a.objective != "jtt":
+        objective = make_objective(a)
+        if not has_groups and objective.needs_groups:
             raise HfFairError(
                 f"objective '{a.objective}' needs group annotations, but the training data has no 'group' "
                 "column; load it with hf_fair.data or use --objective erm"
@@ -251,13 +251,12 @@ class ClassifierRun:
         eval_splits = [s for s in wanted if s in dsd]
         if a.selection.startswith("val_") and "validation" not in dsd:
             raise HfFairError(f"--selection {a.selection} needs a 'validation' split; use --selection last")
-        if a.objective == "dfr" and "validation" not in dsd:
-            raise HfFairError("--objective dfr refits the last layer on the 'validation' split, which this dataset lacks")
+        if objective.needs_validation and "validation" not in dsd:
+            raise HfFairError(f"--objective {a.objective} refits on the 'validation' split, which this dataset lacks")
 
         model = self._build_model(n_classes)
         size = a.image_size or dataset_resolution(train)
         train_tf, eval_tf = build_transforms(model, size, a.augment, a.hflip, a.shift_px)
-        objective = make_objective(a)
         objective.setup(
             np.asarray(train["label"]), np.asarray(train["group"]) if has_groups else None, spec.n_groups if spec else n_classes
         )
@@ -273,8 +272,8 @@ class ClassifierRun:
             objective.load_state_dict(resume["objective"])
             start_epoch, step, history, best = resume["epoch"], resume["step"], resume["history"], resume["best"]
             logger.info("resuming '%s' after epoch %d", self.out, start_epoch)
-        elif isinstance(objective, JTT):
-            self._jtt_identify(objective, train, train_tf, eval_tf, n_classes)
+        else:
+            objective.before_training(self, train, train_tf, eval_tf, n_classes)
 
         steps_per_epoch = math.ceil(len(train) / (a.batch_size * acc.num_processes))
         optimizer, scheduler = self._optimizer(model, steps_per_epoch, a.epochs)
@@ -312,7 +311,7 @@ class ClassifierRun:
                 stopped_early = epoch < a.epochs - 1
                 break
 
-        return self._finish(model, dsd, spec, history, best, eval_tf, stopped_early)
+        return self._finish(model, objective, dsd, spec, history, best, eval_tf, stopped_early)
 
     def _score(self, record: dict) -> list[float]:
         """Selection key; ties (common with a handful of minority validation images) are broken
@@ -360,13 +359,11 @@ class ClassifierRun:
             torch.save(payload, tmp)
             tmp.replace(state_dir / "checkpoint.pt")
 
-    def _finish(self, model, dsd, spec, history, best, eval_tf, stopped_early) -> dict:
+    def _finish(self, model, objective: Objective, dsd, spec, history, best, eval_tf, stopped_early) -> dict:
         a, acc = self.args, self.accelerator
         acc.wait_for_everyone()
         selected = models.load_checkpoint(self.out / "best", dsd["train"].features["label"].num_classes, False)
-        dfr_report = None
-        if a.objective == "dfr":
-            selected, dfr_report = self._dfr(selected, dsd, spec, eval_tf)
+        selected, dfr_report = objective.after_training(self, selected, dsd, spec, eval_tf)
         selected = acc.prepare(selected)
         final = {}
         if spec is not None:
@@ -410,7 +407,8 @@ class ClassifierRun:
             publish_folder(self.out / "model", a.push_to_hub, repo_type="model")
         return metrics
 
-    def _dfr(self, model, dsd, spec, eval_tf):
+    def refit_last_layer(self, model, dsd, spec, eval_tf):
+        """DFR's step: the last layer refit on group-balanced validation features; (model, report)."""
         from hf_fair.classify.dfr import refit_last_layer, set_head
 
         a, acc = self.args, self.accelerator
