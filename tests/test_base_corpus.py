@@ -38,3 +38,24 @@ def test_corpus_dataset_view():
     ds = corpus_dataset(12, seed=1)
     assert len(ds) == 12 and ds[0]["image"].size == (32, 32)
     assert set(ds.column_names) == {"image", "caption", "digit", "color"}
+
+
+def test_styles_render_and_typeset_stays_the_shipped_corpus():
+    """The typeset-only draws are the shipped base's corpus; bold and lowres are opt-in styles."""
+    a, caps_a, specs_a = render_batch(np.random.default_rng(7), 32)
+    b, caps_b, specs_b = render_batch(np.random.default_rng(7), 32, styles=("typeset",))
+    assert np.array_equal(a, b) and caps_a == caps_b and {s.style for s in specs_a} == {"typeset"}
+    images, _, specs = render_batch(np.random.default_rng(7), 300, styles=("typeset", "bold", "lowres"))
+    assert {s.style for s in specs} == {"typeset", "bold", "lowres"}
+    low = [im for im, s in zip(images, specs) if s.style == "lowres"]
+    crisp = [im for im, s in zip(images, specs) if s.style == "typeset"]
+    # a low-resolution render has soft edges: fewer near-black/near-full pixels inside the stroke area
+    def soft(ims):
+        x = np.stack(ims).max(-1).astype(float)
+        stroke = x > 20
+        return float(((x > 20) & (x < 0.6 * x.reshape(len(x), -1).max(1)[:, None, None])).sum() / stroke.sum())
+    assert soft(low) > soft(crisp)
+    import pytest
+
+    with pytest.raises(ValueError, match="styles"):
+        render_batch(np.random.default_rng(0), 2, styles=("watercolour",))

@@ -3,7 +3,11 @@
 Each image is 32x32 RGB (the benchmark's size): one digit 0-9 drawn with
 ``ImageFont.load_default(size=...)`` at a random size, stroke width, rotation and position,
 supersampled 2x and reduced with a box filter, then coloured in one of ``COLORS`` (hue /
-saturation / brightness jitter like the benchmark's) on a black background. Captions read like
+saturation / brightness jitter like the benchmark's) on a black background. Three rendering
+``STYLES``: ``typeset`` (thin to medium strokes), ``bold`` (thick strokes) and ``lowres`` (a large
+glyph reduced to 8-12 px and scaled back up bicubically: the soft, thick look of a low-resolution
+scan). The shipped base saw ``typeset`` only; a base continued on all three styles was tried
+against the benchmark's blurred handwriting and did not keep labels better (docs/RESULTS.md). Captions read like
 "a red digit 7", "a photo of a small blue digit seven", "a digit 3" (colour dropped), "a green
 digit" (digit dropped) or "" (for classifier-free guidance).
 
@@ -15,7 +19,7 @@ Everything is a pure function of a seed, so the corpus is reproducible without b
 from __future__ import annotations
 
 import colorsys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
@@ -44,6 +48,12 @@ FONT_SIZES = (16, 28)  # glyph font size at 32x32 (before supersampling)
 SMALL_MAX, LARGE_MIN = 19, 25  # font sizes <= SMALL_MAX are captioned "small", >= LARGE_MIN "large"
 MAX_ROTATION = 20.0
 STROKE_WIDTHS = (0, 1, 2)  # at the supersampled scale
+STYLES = ("typeset", "bold", "lowres")  # the shipped base saw typeset only (see docs/BASE.md)
+STYLE_WEIGHTS = (0.4, 0.3, 0.3)
+BOLD_STROKE_WIDTHS = (3, 4)
+LOWRES_FONT_SIZES = (28, 38)  # large: a scanned digit fills its frame
+LOWRES_STROKE_WIDTHS = (1, 2, 3)
+LOWRES_SIZES = (8, 12)  # the glyph is reduced to this many pixels a side before scaling back up
 
 
 @dataclass(frozen=True)
@@ -58,6 +68,8 @@ class DigitSpec:
     hue: float
     saturation: float
     value: float
+    style: str = "typeset"
+    lowres: int = 0  # side of the low-resolution image (style "lowres" only)
 
 
 @lru_cache(maxsize=64)
@@ -77,10 +89,17 @@ def _glyph(digit: int, size: int, stroke: int, rotation_decideg: int) -> np.ndar
     return np.asarray(canvas.crop(box) if box else canvas)
 
 
-def sample_spec(rng: np.random.Generator, digit: int | None = None, color: str | None = None) -> DigitSpec:
+def sample_spec(
+    rng: np.random.Generator, digit: int | None = None, color: str | None = None, styles: tuple[str, ...] = ("typeset",)
+) -> DigitSpec:
+    """One random render. With ``styles=("typeset",)`` the draws are exactly those of the
+    typeset-only corpus (the style is drawn last, and only when there is a choice)."""
+    unknown = set(styles) - set(STYLES)
+    if unknown or not styles:
+        raise ValueError(f"styles {sorted(unknown) or styles} not in {STYLES}")
     color = color if color is not None else COLOR_NAMES[rng.integers(len(COLOR_NAMES))]
     hue, (smin, smax) = COLORS[color]
-    return DigitSpec(
+    spec = DigitSpec(
         digit=int(rng.integers(10)) if digit is None else int(digit),
         color=color,
         font_size=int(rng.integers(FONT_SIZES[0], FONT_SIZES[1] + 1)),
@@ -92,6 +111,21 @@ def sample_spec(rng: np.random.Generator, digit: int | None = None, color: str |
         saturation=float(rng.uniform(smin, smax)),
         value=float(rng.uniform(*VALUE_RANGE)),
     )
+    if len(styles) == 1 and styles[0] == "typeset":
+        return spec
+    weights = np.array([STYLE_WEIGHTS[STYLES.index(x)] for x in styles])
+    style = styles[int(rng.choice(len(styles), p=weights / weights.sum()))]
+    if style == "bold":
+        return replace(spec, style=style, stroke_width=int(rng.choice(BOLD_STROKE_WIDTHS)))
+    if style == "lowres":
+        return replace(
+            spec,
+            style=style,
+            font_size=int(rng.integers(LOWRES_FONT_SIZES[0], LOWRES_FONT_SIZES[1] + 1)),
+            stroke_width=int(rng.choice(LOWRES_STROKE_WIDTHS)),
+            lowres=int(rng.integers(LOWRES_SIZES[0], LOWRES_SIZES[1] + 1)),
+        )
+    return replace(spec, style=style)
 
 
 def render(spec: DigitSpec) -> np.ndarray:
@@ -108,6 +142,8 @@ def render(spec: DigitSpec) -> np.ndarray:
     mask = np.zeros((big, big), dtype=np.uint8)
     mask[y0 : y0 + h, x0 : x0 + w] = glyph
     small = Image.fromarray(mask).resize((IMAGE_SIZE, IMAGE_SIZE), Image.BOX)
+    if spec.style == "lowres":
+        small = small.resize((spec.lowres, spec.lowres), Image.BOX).resize((IMAGE_SIZE, IMAGE_SIZE), Image.BICUBIC)
     intensity = np.asarray(small, dtype=np.float32)[..., None] / 255.0
     rgb = np.array(colorsys.hsv_to_rgb(spec.hue, spec.saturation, spec.value), dtype=np.float32)
     return np.clip(intensity * rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
@@ -139,6 +175,8 @@ def caption(
     size = size_word(spec)
     if size is not None and rng.uniform() < 0.3:
         words.append(size)
+    if spec.style == "bold" and rng.uniform() < 0.5:
+        words.append("bold" if rng.uniform() < 0.5 else "thick")
     if not drop_color:
         words.append(spec.color)
     words.append("digit")
@@ -161,11 +199,13 @@ def render_batch(
     digits=None,
     colors=None,
     with_captions: bool = True,
+    styles: tuple[str, ...] = ("typeset",),
     **caption_kwargs,
 ) -> tuple[np.ndarray, list[str], list[DigitSpec]]:
     """``n`` images (n, 32, 32, 3) uint8, their captions and specs; digits/colours random unless given."""
     specs = [
-        sample_spec(rng, None if digits is None else digits[i], None if colors is None else colors[i]) for i in range(n)
+        sample_spec(rng, None if digits is None else digits[i], None if colors is None else colors[i], styles)
+        for i in range(n)
     ]
     images = np.stack([render(s) for s in specs])
     caps = [caption(s, rng, **caption_kwargs) for s in specs] if with_captions else []

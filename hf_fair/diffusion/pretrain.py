@@ -48,6 +48,7 @@ class PretrainConfig:
     snr_gamma: float = field(default=5.0, metadata={"help": "Min-SNR-gamma loss weighting (0 = plain MSE)"})
     ema_decay: float = field(default=0.999, metadata={"help": "EMA decay of the sampling weights (0 = no EMA)"})
     p_empty_caption: float = field(default=0.1, metadata={"help": "share of empty captions (classifier-free guidance)"})
+    corpus_styles: str = field(default="typeset", metadata={"help": "comma-separated rendering styles of the corpus: typeset, bold, lowres (the shipped base: typeset)"})
     train_text_encoder: bool = field(default=True, metadata={"help": "train the CLIP text encoder with the UNet"})
     seed: int = field(default=0, metadata={"help": "seed of initialisation, data and noise"})
     log_every: int = field(default=50, metadata={"help": "log the loss every N steps"})
@@ -64,6 +65,15 @@ class PretrainConfig:
                 raise ValueError(f"--{name} must be >= 0")
         if self.batch_size < 1:
             raise ValueError("--batch_size must be >= 1")
+        from hf_fair.diffusion.corpus import STYLES
+
+        unknown = [x for x in self.styles if x not in STYLES] or ([] if self.styles else ["(none)"])
+        if unknown:
+            raise ValueError(f"--corpus_styles {unknown} not among {list(STYLES)}")
+
+    @property
+    def styles(self) -> tuple[str, ...]:
+        return tuple(x.strip() for x in self.corpus_styles.split(",") if x.strip())
 
 
 @dataclass
@@ -108,11 +118,11 @@ def _model_config(preset: str):
     return TEST_CONFIG if preset == "test" else TinyBaseConfig()
 
 
-def _batch(seed: int, stage: int, process: int, step: int, n: int, p_empty: float):
+def _batch(seed: int, stage: int, process: int, step: int, n: int, p_empty: float, styles: tuple[str, ...] = ("typeset",)):
     from hf_fair.diffusion.corpus import render_batch, to_tensor
 
     rng = np.random.default_rng([seed, stage, process, step])
-    images, caps, _ = render_batch(rng, n, p_empty=p_empty)
+    images, caps, _ = render_batch(rng, n, p_empty=p_empty, styles=styles)
     return to_tensor(images), caps
 
 
@@ -172,7 +182,7 @@ def train_vae(cfg: PretrainConfig, accelerator, vae, work: Path) -> list[float]:
     model.train()
     running, t0 = 0.0, time.time()
     for step in range(start, cfg.vae_steps):
-        x, _ = _batch(cfg.seed, 1, accelerator.process_index, step, cfg.batch_size, 0.0)
+        x, _ = _batch(cfg.seed, 1, accelerator.process_index, step, cfg.batch_size, 0.0, cfg.styles)
         x = x.to(accelerator.device)
         posterior = inner.encode(x).latent_dist
         rec = inner.decode(posterior.sample()).sample
@@ -195,7 +205,7 @@ def train_vae(cfg: PretrainConfig, accelerator, vae, work: Path) -> list[float]:
     vae = accelerator.unwrap_model(model)
     vae.eval()
     with torch.no_grad():
-        x, _ = _batch(cfg.seed, 3, 0, 0, 512, 0.0)
+        x, _ = _batch(cfg.seed, 3, 0, 0, 512, 0.0, cfg.styles)
         lat = vae.encode(x.to(accelerator.device)).latent_dist.sample()
         std = float(lat.std())
     vae.register_to_config(scaling_factor=1.0 / std)
@@ -264,7 +274,7 @@ def train_unet(cfg: PretrainConfig, accelerator, parts, work: Path) -> list[floa
     scaling = vae.config.scaling_factor
     running, t0 = 0.0, time.time()
     for step in range(start, cfg.unet_steps):
-        x, caps = _batch(cfg.seed, 2, accelerator.process_index, step, cfg.batch_size, cfg.p_empty_caption)
+        x, caps = _batch(cfg.seed, 2, accelerator.process_index, step, cfg.batch_size, cfg.p_empty_caption, cfg.styles)
         ids = tokenizer(caps, padding="max_length", max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt").input_ids
         with torch.no_grad():
             latents = vae.encode(x.to(accelerator.device)).latent_dist.sample() * scaling

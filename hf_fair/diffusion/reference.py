@@ -138,7 +138,7 @@ def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 def training_batch(step: int, n: int, seed: int, handwritten_share: float, pool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rng = np.random.default_rng([REFERENCE_SEED_OFFSET + seed, step])
     n_hand = int(round(n * handwritten_share)) if pool is not None else 0
-    images, _, specs = render_batch(rng, n - n_hand, with_captions=False, styles=("typeset",))  # as shipped
+    images, _, specs = render_batch(rng, n - n_hand, with_captions=False)
     digits = [s.digit for s in specs]
     colors = [COLOR_NAMES.index(s.color) for s in specs]
     if n_hand:
@@ -201,7 +201,7 @@ def evaluate_reference(model: ReferenceClassifier, n: int = 2000, seed: int = 12
     from sklearn.datasets import load_digits
 
     rng = np.random.default_rng([REFERENCE_SEED_OFFSET, 777, seed])
-    images, _, specs = render_batch(rng, n, with_captions=False, styles=("typeset",))
+    images, _, specs = render_batch(rng, n, with_captions=False)
     d, c = model.predict(images)
     typeset = {
         "digit_acc": float(np.mean(d == np.array([s.digit for s in specs]))),
