@@ -252,3 +252,21 @@ def test_unexpected_failure_is_one_line_naming_the_stage_and_the_log(tmp_path, m
     log = tmp_path / "run" / "error.log"
     assert err[-1] == f"error: stage 'cluster' at severity 0.99 failed: RuntimeError: disk on fire (full traceback in {log})"
     assert "Traceback (most recent call last)" in log.read_text() and "second line" in log.read_text()
+
+
+def test_fingerprint_leaves_out_only_the_marked_fields(tmp_path):
+    """Fields marked fingerprint=False (where to write, worker counts, reporting) may change on
+    resume; every other field, the classifier's batch size included, changes the key."""
+    from dataclasses import replace
+
+    from hf_fair import runfolder
+    from hf_fair.classify.config import ClassifierArguments
+    from hf_fair.diffusion.generate_config import GenerateArguments
+
+    a = ClassifierArguments(output_dir=str(tmp_path / "a"))
+    assert runfolder.fingerprint(a) == runfolder.fingerprint(replace(a, output_dir="b", num_workers=4, eval_batch_size=7))
+    assert runfolder.fingerprint(a) != runfolder.fingerprint(replace(a, batch_size=a.batch_size + 1))
+    g = GenerateArguments(output_dir="x", source="vanilla", images_per_group=8)
+    assert runfolder.fingerprint(g) == runfolder.fingerprint(replace(g, batch_size=3, fidelity=False, output_dir="y"))
+    assert runfolder.fingerprint(g) != runfolder.fingerprint(replace(g, guidance_scale=g.guidance_scale + 1))
+    assert set(runfolder.versions("timm")) == {"hf_fair", "torch", "timm"}

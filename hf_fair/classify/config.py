@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from hf_fair.classify.data import AUGMENTATIONS
 from hf_fair.classify.objectives import OBJECTIVES as _REGISTRY
@@ -15,6 +16,9 @@ SELECTIONS = ("val_worst_group", "val_worst_class", "val_average", "oracle", "la
 
 @dataclass
 class ClassifierArguments:
+    # fields that do not change results: left out of the resume fingerprint (hf_fair.runfolder)
+    NOT_IN_FINGERPRINT: ClassVar[frozenset] = frozenset({"eval_batch_size", "num_workers", "output_dir", "overwrite", "push_to_hub"})
+
     output_dir: str = field(default=None, metadata={"help": "run folder (checkpoint, metrics.json, config, log)"})
     model: str = field(default="resnet18", metadata={"help": "timm model name"})
     pretrained: bool = field(default=False, metadata={"help": "start from timm's ImageNet weights (needs the Hub or its cache)"})

@@ -8,7 +8,6 @@ Re-running the same command resumes after the last finished epoch; a finished ru
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -22,6 +21,7 @@ import torch
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 
+from hf_fair import runfolder
 from hf_fair.accel import make_accelerator
 from hf_fair.classify import models
 from hf_fair.classify.config import ClassifierArguments
@@ -33,24 +33,9 @@ from hf_fair.io_utils import write_json
 from hf_fair.metrics import group_metrics
 
 logger = logging.getLogger("hf_fair.classify")
-# Settings that do not change results: a run may be resumed with other values.
-_NON_RESULT_KEYS = {"output_dir", "overwrite", "push_to_hub", "num_workers", "eval_batch_size"}
-
-
 def fingerprint(args: ClassifierArguments, data_args: DataArguments) -> str:
-    cfg = {k: v for k, v in asdict(args).items() if k not in _NON_RESULT_KEYS}
-    cfg["data"] = asdict(data_args)
-    return hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def versions() -> dict:
-    import accelerate
-    import datasets
-    import timm
-
-    import hf_fair
-
-    return {"hf_fair": hf_fair.__version__, "torch": torch.__version__, "timm": timm.__version__, "accelerate": accelerate.__version__, "datasets": datasets.__version__}
+    """Settings that change results (fields marked otherwise may differ on resume)."""
+    return runfolder.fingerprint(args, data_args)
 
 
 SELECT_KEY = {
@@ -262,7 +247,7 @@ class ClassifierRun:
         )
         write_json_main = acc.is_main_process
         if write_json_main:
-            write_json(self.out / "config.json", {"fingerprint": self.fp, "num_processes": acc.num_processes, "classifier": asdict(a), "data": asdict(self.data_args), "versions": versions()})
+            write_json(self.out / "config.json", {"fingerprint": self.fp, "num_processes": acc.num_processes, "classifier": asdict(a), "data": asdict(self.data_args), "versions": runfolder.versions("timm", "accelerate", "datasets")})
 
         state_file = self.out / "state" / "checkpoint.pt"
         start_epoch, step, history, best = 0, 0, [], None

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from typing import ClassVar
 
+from hf_fair import runfolder
 from hf_fair.diffusion.manifest import METHODS, UNITS
 from hf_fair.errors import HfFairError
 
@@ -14,6 +16,9 @@ DEFAULT_LR = {"lora": 1e-3, "dreambooth_lora": 1e-3, "dreambooth": 2e-4}
 
 @dataclass
 class AdapterArguments:
+    # fields that do not change results: left out of the resume fingerprint (hf_fair.runfolder)
+    NOT_IN_FINGERPRINT: ClassVar[frozenset] = frozenset({"checkpointing_steps", "mixed_precision", "output_dir", "overwrite", "private", "push_to_hub"})
+
     output_dir: str = field(default=None, metadata={"help": "adapters folder (manifest.json, units/<name>/...)"})
     overwrite: bool = field(default=False, metadata={"help": "discard an existing adapters folder made with another config"})
     base: str = field(default="embedded", metadata={"help": "'embedded', a local pipeline folder or a Hub model id"})
@@ -89,9 +94,7 @@ class AdapterArguments:
 
     def training_settings(self) -> dict:
         """Everything that changes the trained weights (the resume fingerprint)."""
-        d = asdict(self)
-        for k in ("output_dir", "overwrite", "push_to_hub", "private", "checkpointing_steps", "mixed_precision"):
-            d.pop(k)
+        d = runfolder.result_settings(self)
         d["learning_rate"] = self.lr
         d["lora_alpha"] = self.alpha
         return d

@@ -23,6 +23,7 @@ import datasets
 import numpy as np
 import torch
 
+from hf_fair import runfolder
 from hf_fair.diffusion.generate_config import SCHEDULERS, GenerateArguments, fingerprint
 from hf_fair.diffusion.plan import Shard, Unit, assign, image_seed, make_shards
 from hf_fair.diffusion.quality import check_images, make_judge
@@ -189,14 +190,6 @@ def _quota(args: GenerateArguments, real_train, spec) -> int:
     return int(counts.max())
 
 
-def _versions() -> dict:
-    import diffusers
-
-    import hf_fair
-
-    return {"hf_fair": hf_fair.__version__, "torch": torch.__version__, "diffusers": diffusers.__version__, "datasets": datasets.__version__}
-
-
 def plan_units(args: GenerateArguments, spec) -> tuple[dict[int, list[Unit]], dict | None, str | None]:
     """Units per group, the adapters manifest (or None) and an id of the adapters' content."""
     if args.source == "vanilla":
@@ -339,7 +332,7 @@ def _finish(args, data_args, dsd, spec, units, manifest, shards, store, fp, quot
         "command": command,
         "config": asdict(args),
         "data": asdict(data_args),
-        "versions": _versions(),
+        "versions": runfolder.versions("diffusers", "datasets"),
     }
     fidelity = None
     with atomic_dir(out) as tmp:

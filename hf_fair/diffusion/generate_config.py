@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from typing import ClassVar
 
+from hf_fair import runfolder
 from hf_fair.diffusion.quality import FILTERS
 from hf_fair.diffusion.sources import SOURCES
 from hf_fair.errors import HfFairError
@@ -21,12 +21,12 @@ SCHEDULERS = {
     "ddpm": "DDPMScheduler",
 }
 # Settings that cannot change the images: a run may be resumed with other values.
-NON_RESULT_KEYS = {"output_dir", "overwrite", "push_to_hub", "private", "batch_size", "device", "fidelity",
-                   "fidelity_split", "fidelity_encoder", "grid"}
-
 
 @dataclass
 class GenerateArguments:
+    # fields that do not change results: left out of the resume fingerprint (hf_fair.runfolder)
+    NOT_IN_FINGERPRINT: ClassVar[frozenset] = frozenset({"adapters", "batch_size", "device", "fidelity", "fidelity_encoder", "fidelity_split", "grid", "output_dir", "overwrite", "private", "push_to_hub"})
+
     output_dir: str = field(default=None, metadata={"help": "dataset folder to write (save_to_disk + README.md card + fidelity report)"})
     source: str = field(default="vanilla", metadata={"help": f"one of {list(SOURCES)}"})
     adapters: str = field(default=None, metadata={"help": "adapters folder (with manifest.json) or Hub model repo id; not for vanilla"})
@@ -88,8 +88,6 @@ class GenerateArguments:
 
 
 def fingerprint(args: GenerateArguments, data_args, adapters_id: str | None) -> str:
-    """Key of everything that decides the images (batch size, device and reporting excluded)."""
-    cfg = {k: v for k, v in asdict(args).items() if k not in NON_RESULT_KEYS}
-    cfg["data"] = asdict(data_args)
-    cfg["adapters"] = adapters_id
-    return hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    """Key of everything that decides the images (batch size, device and reporting excluded; the
+    adapters by the hash of their manifest, not by where they lie)."""
+    return runfolder.fingerprint(args, data_args, {"adapters": adapters_id})

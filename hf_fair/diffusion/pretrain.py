@@ -29,6 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from hf_fair import runfolder
 from hf_fair.errors import HfFairError
 
 logger = logging.getLogger(__name__)
@@ -334,22 +335,6 @@ def _load_components(name_or_path: str):
     return parts, previous
 
 
-def _versions() -> dict:
-    import accelerate
-    import diffusers
-    import transformers
-
-    import hf_fair
-
-    return {
-        "hf_fair": hf_fair.__version__,
-        "torch": torch.__version__,
-        "diffusers": diffusers.__version__,
-        "transformers": transformers.__version__,
-        "accelerate": accelerate.__version__,
-    }
-
-
 def pretrain(cfg: PretrainConfig, accelerator=None, command: str | None = None) -> PretrainResult:
     """Run both stages and write the pipeline folder to ``cfg.output_dir``."""
     from hf_fair.accel import make_accelerator
@@ -419,7 +404,7 @@ def _pretrain(cfg: PretrainConfig, accelerator, command: str | None, out: Path) 
             "command": command,
             "init_from": cfg.init_from,
             "previous": previous,
-            "versions": _versions(),
+            "versions": runfolder.versions("diffusers", "transformers", "accelerate"),
         }
         with atomic_dir(out) as tmp:
             save_pipeline(pipe, tmp)

@@ -11,7 +11,6 @@ Output folder::
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
@@ -21,6 +20,7 @@ import datasets
 import numpy as np
 import torch
 
+from hf_fair import runfolder
 from hf_fair.cluster import ClusterArguments, cluster_grids, cluster_groups, write_cluster_report
 from hf_fair.data.spec_io import spec_of
 from hf_fair.diffusion.adapter_card import adapters_card, unit_card
@@ -60,7 +60,7 @@ def dataset_info(dsd: datasets.DatasetDict, data_args=None) -> dict:
 
 
 def fingerprint_of(settings: dict) -> str:
-    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return runfolder.fingerprint(settings)
 
 
 def _diff(old: dict, new: dict, prefix: str = "") -> list[str]:

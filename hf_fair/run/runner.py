@@ -20,17 +20,17 @@ the listed seeds vary the classifiers (pretraining, finetuning and real-data bas
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import logging
 import time
 import traceback
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 import datasets
 import yaml
 
+from hf_fair import runfolder
 from hf_fair.data import attach_spec, load_group_dataset, spec_of
 from hf_fair.errors import HfFairError
 from hf_fair.io_utils import write_json
@@ -39,17 +39,10 @@ from hf_fair.run.config import SOURCE_ADAPTERS, RunConfig
 from hf_fair.run.preflight import check_offline
 
 logger = logging.getLogger("hf_fair.run")
-# settings that name a place or an action, not a result: left out of stage keys
-NOT_IN_KEY = {"output_dir", "overwrite", "push_to_hub", "private", "adapters", "batch_size", "eval_batch_size",
-              "device", "num_workers", "grid", "fidelity"}
-
-
 def stage_key(*parts) -> str:
-    def clean(p):
-        return {k: v for k, v in p.items() if k not in NOT_IN_KEY} if isinstance(p, dict) else p
-
-    text = json.dumps([clean(p) for p in parts], sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:10]
+    """Folder key of a stage: its settings that change results (see hf_fair.runfolder) and the
+    keys of the stages it reads from."""
+    return runfolder.fingerprint(*parts, length=10)
 
 
 class Runner:
@@ -92,7 +85,7 @@ class Runner:
         data_args = cfg.data_args(severity)
         dsd, report = load_group_dataset(data_args)
         spec = spec_of(dsd)
-        data_key = stage_key(asdict(data_args))
+        data_key = stage_key(data_args)
         self.log(f"== {cfg.dataset} at severity {severity}: train group counts "
                  f"{dict(zip(spec.group_names, report.counts_after['train'] if report else []))}")
         artifacts = {"clusters": "clusters", "adapters": {}, "synthetic": {}, "models": {}}
@@ -124,7 +117,7 @@ class Runner:
                 if m.source is None:
                     run_dsd = dsd
                     args = cfg.classifier_args(objective=m.objective, seed=seed)
-                    key = stage_key(data_key, asdict(args))
+                    key = stage_key(data_key, args)
                 elif m.source == "oracle":
                     if oracle is None:
                         from hf_fair.run.oracle import oracle_dataset
@@ -133,14 +126,14 @@ class Runner:
                         notes["oracle"] = oracle[1]
                     run_dsd = oracle[0]
                     args = cfg.classifier_args(objective=m.objective, seed=seed)
-                    key = stage_key(data_key, "oracle", asdict(args))
+                    key = stage_key(data_key, "oracle", args)
                 else:
                     gen_dir, gen_key = synthetic[m.source]
                     init = self._timed(f"pretrain:{m.source}", self._pretrain, m.source, gen_dir, gen_key, dsd, data_args, seed, sev)
                     run_dsd = dsd
                     args = cfg.classifier_args(objective=m.objective, seed=seed, stage="finetune", init=str(init),
                                                finetune_scope=cfg.finetune_scope)
-                    key = stage_key(data_key, gen_key, asdict(args) | {"init": init.parent.name})
+                    key = stage_key(data_key, gen_key, runfolder.result_settings(args) | {"init": init.parent.name})
                 folder = sev / "classify" / f"{m.key.replace('+', '_')}-seed{seed}-{key}"
                 args = replace(args, output_dir=str(folder))
                 self.log(f"-- {m.key} seed {seed}")
@@ -195,7 +188,7 @@ class Runner:
 
         args = self.cfg.adapter_args(source, output_dir=None)
         cluster_args = self.cfg.cluster_args() if SOURCE_ADAPTERS[source][1] == "cluster" else None
-        key = stage_key(data_key, asdict(args), asdict(cluster_args) if cluster_args else None)
+        key = stage_key(data_key, args, cluster_args)
         folder = sev / "adapters" / f"{source}-{key}"
         if not (folder / "manifest.json").is_file():
             self.log(f"-- adapters for {source} ({args.method}, unit {args.unit}) -> {folder}")
@@ -206,7 +199,7 @@ class Runner:
         from hf_fair.diffusion.generate import RESULT, generate_dataset
 
         args = self.cfg.generate_args(source, str(adapters_dir) if adapters_dir else None, output_dir=None)
-        key = stage_key(data_key, adapters_key, asdict(args))
+        key = stage_key(data_key, adapters_key, args)
         folder = sev / "synthetic" / f"{source}-{key}"
         if not (folder / RESULT).is_file():
             self.log(f"-- synthetic data from {source} -> {folder}")
@@ -217,7 +210,7 @@ class Runner:
         from hf_fair.classify.trainer import train_classifier
 
         args = self.cfg.pretrain_args(objective="erm", seed=seed)
-        key = stage_key(gen_key, asdict(args))
+        key = stage_key(gen_key, args)
         folder = sev / "classify" / f"pretrain-{source}-seed{seed}-{key}"
         if not (folder / "metrics.json").is_file():
             synth = datasets.load_from_disk(str(gen_dir))["train"]
