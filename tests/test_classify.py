@@ -320,3 +320,22 @@ def test_objective_registry_is_the_one_list_of_names(tmp_path):
         del REGISTRY["focal_test"]
     with pytest.raises(ValueError, match="focal_test"):  # HfArgumentParser's contract; the CLI shows one line
         ClassifierArguments(output_dir=str(tmp_path), objective="focal_test")
+
+
+def test_saved_model_records_input_size_and_class_names(tmp_path):
+    """A reader of a classifier folder needs no guess: timm's config holds both."""
+    import json
+
+    import timm
+    from PIL import Image
+
+    from hf_fair.classify.models import save_checkpoint
+    from hf_fair.classify.predict import load_classifier, predict_proba
+
+    save_checkpoint(timm.create_model("resnet10_s1", num_classes=2), tmp_path / "m", input_size=16, label_names=["small", "large"])
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert cfg["label_names"] == ["small", "large"] and cfg["pretrained_cfg"]["input_size"] == [3, 16, 16]
+    _, _, size, names = load_classifier(str(tmp_path / "m"))
+    assert size == 16 and names == ["small", "large"]
+    probs = predict_proba(str(tmp_path / "m"), Image.new("RGB", (40, 30), (200, 0, 0)))
+    assert set(probs) == {"small", "large"} and abs(sum(probs.values()) - 1) < 1e-5

@@ -64,16 +64,24 @@ def load_checkpoint(path: str | Path, num_classes: int, reinit_head: bool) -> to
     return model
 
 
-def save_checkpoint(model: torch.nn.Module, directory: str | Path, extra_config: dict | None = None) -> None:
+def save_checkpoint(
+    model: torch.nn.Module,
+    directory: str | Path,
+    input_size: int | None = None,
+    label_names: list[str] | None = None,
+    extra_config: dict | None = None,
+) -> None:
     """timm's HF format: config.json + model.safetensors, loadable with
-    ``timm.create_model("local-dir:<dir>")``."""
+    ``timm.create_model("local-dir:<dir>")``. The input size goes into the config's
+    ``pretrained_cfg.input_size`` and the class names into ``label_names`` (timm's own fields)."""
     from timm.models import save_for_hf
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    model_config = {"num_classes": model.num_classes}
+    model_config = {"num_classes": model.num_classes, **({"label_names": list(label_names)} if label_names else {})}
     model_config.update(extra_config or {})
-    save_for_hf(model, str(directory), model_config=model_config, safe_serialization=True)
+    data_config = {"input_size": (3, int(input_size), int(input_size))} if input_size else None
+    save_for_hf(model, str(directory), model_config=model_config, safe_serialization=True, data_config=data_config)
 
 
 def head_parameters(model: torch.nn.Module) -> list[torch.nn.Parameter]:

@@ -241,6 +241,8 @@ class ClassifierRun:
 
         model = self._build_model(n_classes)
         size = a.image_size or dataset_resolution(train)
+        # recorded in the saved model's config: a reader needs no guess of the input size or class names
+        self.checkpoint_config = {"input_size": size, "label_names": list(train.features["label"].names)}
         train_tf, eval_tf = build_transforms(model, size, a.augment, a.hflip, a.shift_px)
         objective.setup(
             np.asarray(train["label"]), np.asarray(train["group"]) if has_groups else None, spec.n_groups if spec else n_classes
@@ -321,7 +323,7 @@ class ClassifierRun:
         if self.accelerator.is_main_process:
             tmp = directory.with_name(directory.name + ".tmp")
             shutil.rmtree(tmp, ignore_errors=True)
-            models.save_checkpoint(self.accelerator.unwrap_model(model), tmp)
+            models.save_checkpoint(self.accelerator.unwrap_model(model), tmp, **self.checkpoint_config)
             shutil.rmtree(directory, ignore_errors=True)
             tmp.rename(directory)
 
@@ -374,7 +376,7 @@ class ClassifierRun:
             model_dir = self.out / "model"
             tmp = self.out / "model.tmp"
             shutil.rmtree(tmp, ignore_errors=True)
-            models.save_checkpoint(acc.unwrap_model(selected), tmp)
+            models.save_checkpoint(acc.unwrap_model(selected), tmp, **self.checkpoint_config)
             from hf_fair.classify.card import write_model_card
 
             write_model_card(tmp, metrics, self.data_args, a)

@@ -100,3 +100,13 @@ def units_by_group(manifest: dict) -> dict[int, list[dict]]:
     for u in manifest["units"]:
         out.setdefault(int(u["group"]), []).append(u)
     return out
+
+
+def spec_of_manifest(manifest: dict):
+    """The groups an adapters folder was trained for (names and the group prompt template; each
+    unit's own prompt is in its entry)."""
+    from hf_fair.data.groups import GroupSpec
+
+    d = manifest.get("dataset", {})
+    return GroupSpec(target="label", attribute="attribute", label_names=d["label_names"], attribute_names=d["attribute_names"],
+                     prompt_template=d.get("prompt_template") or "a photo of a {attribute} {label}")

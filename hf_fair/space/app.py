@@ -25,7 +25,6 @@ import os
 import re
 import tempfile
 import threading
-from collections import OrderedDict
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -37,10 +36,11 @@ import numpy as np  # noqa: E402
 from PIL import Image, UnidentifiedImageError  # noqa: E402
 
 from hf_fair.data import DATASET_NAMES, group_counts, load_group_dataset, spec_of  # noqa: E402
-from hf_fair.data.groups import GroupSpec  # noqa: E402
 from hf_fair.diffusion.grid import make_grid  # noqa: E402
 from hf_fair.diffusion.sources import SOURCES  # noqa: E402
+from hf_fair.diffusion.manifest import spec_of_manifest  # noqa: E402
 from hf_fair.errors import HfFairError  # noqa: E402
+from hf_fair.run.folder import adapters_folders, classifier_folders, read_results, severity_dirs  # noqa: E402
 
 logger = logging.getLogger("hf_fair.space")
 
@@ -95,29 +95,6 @@ def guarded(n_outputs: int, status: int = 0):
     return deco
 
 
-class LRU:
-    """A tiny thread-safe cache of loaded things (datasets, models), newest kept."""
-
-    def __init__(self, size: int):
-        self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
-
-    def get(self, key, make):
-        with self.lock:
-            if key in self.items:
-                self.items.move_to_end(key)
-                return self.items[key]
-        value = make()
-        with self.lock:
-            self.items[key] = value
-            while len(self.items) > self.size:
-                self.items.popitem(last=False)
-        return value
-
-
-_DATA = LRU(4)
-_MODELS = LRU(2)
-
-
 def parse_severity(text) -> float | None:
     text = str(text if text is not None else "").strip().lower()
     if text in ("", "none", "no", "off"):
@@ -149,26 +126,27 @@ def data_kwargs(dataset: str, location: str | None, severity) -> dict:
 
 
 def load_data(dataset: str, location: str | None = None, severity=None):
-    kw = data_kwargs(dataset, location, severity)
-    key = json.dumps(kw, sort_keys=True)
+    return _load_data(json.dumps(data_kwargs(dataset, location, severity), sort_keys=True))
 
-    def make():
-        try:
-            return load_group_dataset(**kw)
-        except HfFairError as e:
-            if "--data-dir" in str(e) or "--hub-dataset" in str(e):
-                raise HfFairError(f"{e} (on this page the 'local folder or Hub dataset id' box sets --data-dir for a "
-                                  "folder and --hub-dataset for a Hub id; colored-digits needs neither)") from None
-            raise
-        except Exception as e:  # noqa: BLE001 — network, missing files, wrong layout
-            where = f" from '{location}'" if location else ""
-            raise HfFairError(
-                f"could not load dataset '{dataset}'{where} ({message_of(e)}). "
-                f"'{OFFLINE_DATASET}' works offline; the others need a local folder in the source's original "
-                "layout (celeba, waterbirds, utkface, imagefolder) or a reachable Hub dataset id"
-            ) from None
 
-    return _DATA.get(key, make)
+@functools.lru_cache(maxsize=4)
+def _load_data(key: str):
+    kw = json.loads(key)
+    dataset, location = kw["dataset"], kw.get("data_dir") or kw.get("hub_dataset")
+    try:
+        return load_group_dataset(**kw)
+    except HfFairError as e:
+        if "--data-dir" in str(e) or "--hub-dataset" in str(e):
+            raise HfFairError(f"{e} (on this page the 'local folder or Hub dataset id' box sets --data-dir for a "
+                              "folder and --hub-dataset for a Hub id; colored-digits needs neither)") from None
+        raise
+    except Exception as e:  # noqa: BLE001 — network, missing files, wrong layout
+        where = f" from '{location}'" if location else ""
+        raise HfFairError(
+            f"could not load dataset '{dataset}'{where} ({message_of(e)}). "
+            f"'{OFFLINE_DATASET}' works offline; the others need a local folder in the source's original "
+            "layout (celeba, waterbirds, utkface, imagefolder) or a reachable Hub dataset id"
+        ) from None
 
 
 _CODE = re.compile(r"`[^`]*`")
@@ -212,43 +190,8 @@ def resolve_run(text: str | None) -> Path:
     return p
 
 
-def severity_dirs(run: Path) -> list[Path]:
-    def key(d: Path):
-        try:
-            return float(d.name.split("-", 1)[1])
-        except (IndexError, ValueError):
-            return float("inf")
-
-    return sorted((d for d in run.glob("severity-*") if d.is_dir()), key=key) if run.is_dir() else []
-
-
-def read_results(sev: Path) -> dict | None:
-    f = sev / "results.json"
-    if not f.is_file():
-        return None
-    try:
-        return json.loads(f.read_text())
-    except json.JSONDecodeError as e:
-        raise HfFairError(f"'{f}' is not valid JSON ({e}); re-run `hf-fair run CONFIG` to rewrite it") from None
-
-
 def run_adapters(run: Path) -> list[tuple[str, str]]:
-    """(label, folder) of every adapters folder of a run: the results' artifacts, then any other
-    ``severity-*/adapters/*/manifest.json``."""
-    found: dict[str, str] = {}
-    for sev in severity_dirs(run):
-        doc = None
-        try:
-            doc = read_results(sev)
-        except HfFairError:
-            pass
-        for source, rel in ((doc or {}).get("artifacts", {}).get("adapters", {}) or {}).items():
-            path = sev / rel
-            if (path / "manifest.json").is_file():
-                found[str(path)] = f"{sev.name}: {source} ({rel})"
-        for m in sorted(sev.glob("adapters/*/manifest.json")):
-            found.setdefault(str(m.parent), f"{sev.name}: {m.parent.name}")
-    return [(label, path) for path, label in found.items()]
+    return [(label, path) for path, label in adapters_folders(run).items()]
 
 
 def adapters_source_of(folder: str) -> str | None:
@@ -404,13 +347,6 @@ def warm_up(base: str) -> None:
         logger.warning("could not preload base '%s': %s", base, message_of(e))
 
 
-def manifest_spec(manifest: dict) -> GroupSpec:
-    """The groups an adapters folder was trained for (names only; prompts come from its units)."""
-    d = manifest.get("dataset", {})
-    return GroupSpec(target="label", attribute="attribute", label_names=d["label_names"],
-                     attribute_names=d["attribute_names"], prompt_template=d.get("prompt_template") or "a photo of a {attribute} {label}")
-
-
 def source_units(source: str, adapters: str | None, dataset: str = OFFLINE_DATASET):
     """(units by group, spec, base name, adapters folder) for a source."""
     from hf_fair.diffusion.sources import adapter_units, resolve_adapters, vanilla_units
@@ -432,7 +368,7 @@ def source_units(source: str, adapters: str | None, dataset: str = OFFLINE_DATAS
     from hf_fair.diffusion.manifest import read_manifest
 
     manifest = read_manifest(folder)
-    spec = manifest_spec(manifest)
+    spec = spec_of_manifest(manifest)
     units, manifest = adapter_units(folder, source, spec)
     return units, spec, manifest.get("base") or "embedded", folder
 
@@ -497,13 +433,7 @@ def generate(source, adapters, group, unit_choice, seed, n_images, steps, guidan
 
 # ------------------------------------------------------------------ tab 4: results
 def model_choices(sev: Path, doc: dict) -> list[tuple[str, str]]:
-    out = []
-    seeds = (doc or {}).get("seeds") or []
-    for method, paths in ((doc or {}).get("artifacts", {}).get("models", {}) or {}).items():
-        for i, rel in enumerate(paths):
-            seed = seeds[i] if len(seeds) == len(paths) else i
-            out.append((f"{method} (seed {seed})", str(sev / rel)))
-    return out
+    return classifier_folders(sev, doc)
 
 
 def label_names_of(doc: dict, n_classes: int) -> list[str]:
@@ -598,41 +528,19 @@ def read_image(path) -> tuple[Image.Image, list[str]]:
 
 
 def load_classifier(model_dir: str):
-    """(model, eval transform, image size) of a run's classifier folder (timm HF format)."""
-    from hf_fair.classify.data import build_transforms, dataset_resolution
-    from hf_fair.classify.models import load_checkpoint, read_checkpoint_config
+    """(model, eval transform, image size, class names) of a run's classifier folder."""
+    from hf_fair.classify.predict import load_classifier as load
 
-    def make():
-        folder = Path(model_dir)
-        if not folder.is_dir():
-            raise HfFairError(f"classifier folder '{folder}' is missing; the run did not finish this model (re-run `hf-fair run CONFIG`)")
-        cfg = read_checkpoint_config(folder)
-        model = load_checkpoint(folder, int(cfg.get("num_classes", 0)), False).eval()
-        size = None
-        run_cfg = folder.parent / "config.json"  # written by the trainer next to model/
-        data = {}
-        if run_cfg.is_file():
-            rc = json.loads(run_cfg.read_text())
-            size = (rc.get("classifier") or {}).get("image_size")
-            data = rc.get("data") or {}
-        if not size and data.get("dataset"):
-            try:  # the trainer's default: the training data's resolution
-                size = dataset_resolution(load_data(data["dataset"])[0]["train"])
-            except HfFairError:
-                size = None
-        size = int(size or model.pretrained_cfg.get("input_size", (3, 224, 224))[-1])
-        return model, build_transforms(model, size, "none", 0.0)[1], size
-
-    return _MODELS.get(model_dir, make)
+    return load(str(model_dir))
 
 
 def predict(model_dir: str, image: Image.Image, doc: dict) -> dict[str, float]:
-    import torch
+    from hf_fair.classify.predict import predict_proba
 
-    model, tf, _ = load_classifier(model_dir)
-    with torch.no_grad():
-        probs = torch.softmax(model(tf(image).unsqueeze(0)), dim=-1)[0].tolist()
-    return dict(zip(label_names_of(doc, len(probs)), probs))
+    probs = predict_proba(model_dir, image)
+    if all(name.startswith("class ") for name in probs):  # a checkpoint without recorded names
+        probs = dict(zip(label_names_of(doc, len(probs)), probs.values()))
+    return probs
 
 
 def severity_doc(run_text, name) -> dict:

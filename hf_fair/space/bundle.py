@@ -22,6 +22,7 @@ from pathlib import Path
 import hf_fair
 from hf_fair.errors import HfFairError
 from hf_fair.io_utils import atomic_dir, check_output_dir
+from hf_fair.run.folder import finished_severities
 
 logger = logging.getLogger(__name__)
 
@@ -58,19 +59,6 @@ class SpaceBuildArguments:
     run: str = field(default="runs/demo", metadata={"help": "finished run folder (from `make demo` or `hf-fair run`)"})
     overwrite: bool = field(default=False, metadata={"help": "replace a non-empty output folder"})
     title: str = field(default="hf-fair: fair classifiers from diffusion-generated data", metadata={"help": "Space title"})
-
-
-def finished_severities(run: Path) -> list[Path]:
-    """Severity folders whose results.json is written; an error naming the run otherwise."""
-    if not run.is_dir():
-        raise HfFairError(f"--run '{run}' is not a folder; pass a finished run folder (`make demo` writes runs/demo)")
-    sevs = sorted(d for d in run.glob("severity-*") if (d / "results.json").is_file())
-    if not sevs or not (run / "results.md").is_file():
-        raise HfFairError(
-            f"--run '{run}' is not a finished run (no results.md or no severity-*/results.json); "
-            "finish it with `hf-fair run CONFIG` (it resumes) or `make demo`"
-        )
-    return sevs
 
 
 def _copy(src: Path, dst: Path) -> None:
