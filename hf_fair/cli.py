@@ -79,6 +79,24 @@ def cmd_base_sample(argv: list[str]) -> int:
     return sample_main(argv)
 
 
+def cmd_base_pretrain(argv: list[str]) -> int:
+    from hf_fair.diffusion.pretrain import main as pretrain_main
+
+    return pretrain_main(argv)
+
+
+def cmd_base_reference(argv: list[str]) -> int:
+    from hf_fair.diffusion.reference import main as reference_main
+
+    return reference_main(argv)
+
+
+def cmd_base_adherence(argv: list[str]) -> int:
+    from hf_fair.diffusion.adherence import main as adherence_main
+
+    return adherence_main(argv)
+
+
 def cmd_classify(argv: list[str]) -> int:
     from hf_fair.classify.cli import main as classify_main
 
@@ -131,6 +149,9 @@ COMMANDS: dict[tuple[str, ...], tuple[Callable[[list[str]], int], str]] = {
     ("data", "describe"): (cmd_data_describe, "print group counts per split"),
     ("data", "export"): (cmd_data_export, "save a (re-biased) group dataset with its card"),
     ("base", "sample"): (cmd_base_sample, "sample an image grid from a text-to-image base"),
+    ("base", "pretrain"): (cmd_base_pretrain, "pretrain (or continue) the embedded tiny Stable Diffusion base on the digit corpus"),
+    ("base", "reference"): (cmd_base_reference, "train the reference digit/colour classifier that judges generations"),
+    ("base", "adherence"): (cmd_base_adherence, "measure a base's prompt adherence with the reference classifier"),
     ("classify",): (cmd_classify, "train a timm classifier (pretrain / finetune) with a robust objective"),
     ("baselines",): (cmd_baselines, "real-data baselines (ERM, Group-DRO, ...) x seeds -> results.json/md"),
     ("cluster",): (cmd_cluster, "cluster images within each group -> clusters.json/md + grids"),

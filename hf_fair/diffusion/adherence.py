@@ -80,15 +80,11 @@ def main(argv=None) -> int:
     from hf_fair.diffusion.grid import make_grid
     from hf_fair.diffusion.reference import load_reference
 
-    try:
-        args = parse_config([AdherenceArguments], argv, prog="python -m hf_fair.diffusion.adherence")
-        pipe = load_base(args.base)
-        ref = load_reference(args.reference)
-        res = measure_adherence(pipe, ref, args.colors, range(10), args.per_prompt, args.num_inference_steps,
-                                args.guidance_scale, args.seed)
-    except HfFairError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    args = parse_config([AdherenceArguments], argv, prog="hf-fair base adherence")
+    pipe = load_base(args.base)
+    ref = load_reference(args.reference)
+    res = measure_adherence(pipe, ref, args.colors, range(10), args.per_prompt, args.num_inference_steps,
+                            args.guidance_scale, args.seed)
     first = res.pop("_first_images")
     if args.grid:
         grid = make_grid([first[(c, d)] for c in args.colors for d in range(10)], ncols=10, upscale=args.upscale, pad=2)
@@ -105,4 +101,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from hf_fair.cli import main as cli_main
+
+    sys.exit(cli_main(["base", "adherence", *sys.argv[1:]]))

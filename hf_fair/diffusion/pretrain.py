@@ -413,3 +413,17 @@ def _pretrain(cfg: PretrainConfig, accelerator, command: str | None, out: Path) 
         shutil.rmtree(work, ignore_errors=True)
     accelerator.wait_for_everyone()
     return PretrainResult(folder=out, vae_losses=vae_losses, unet_losses=unet_losses)
+
+
+def main(argv: list[str]) -> int:
+    """``hf-fair base pretrain`` (also ``accelerate launch training_scripts/pretrain_tiny_base.py``)."""
+    import os
+    import shlex
+
+    from hf_fair.config import parse_config
+
+    cfg = parse_config([PretrainConfig], argv, prog="hf-fair base pretrain")
+    launcher = "accelerate launch training_scripts/pretrain_tiny_base.py" if any(k.startswith("ACCELERATE_") for k in os.environ) else "hf-fair base pretrain"
+    result = pretrain(cfg, command=f"{launcher} " + " ".join(shlex.quote(a) for a in argv))
+    print(f"wrote {result.folder}")
+    return 0

@@ -220,20 +220,15 @@ def evaluate_reference(model: ReferenceClassifier, n: int = 2000, seed: int = 12
 
 
 def main(argv=None) -> int:
-    """``python -m hf_fair.diffusion.reference --output_dir hf_fair/assets/reference-classifier``"""
+    """``hf-fair base reference --output_dir hf_fair/assets/reference-classifier``"""
     import json
-    import sys
 
     from hf_fair.config import parse_config
 
-    try:
-        cfg = parse_config([ReferenceTrainConfig], argv, prog="python -m hf_fair.diffusion.reference")
-        if not cfg.output_dir:
-            raise HfFairError("--output_dir is required: the folder to save the reference classifier to")
-        model, _ = train_reference(cfg)
-    except HfFairError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    cfg = parse_config([ReferenceTrainConfig], argv, prog="hf-fair base reference")
+    if not cfg.output_dir:
+        raise HfFairError("--output_dir is required: the folder to save the reference classifier to")
+    model, _ = train_reference(cfg)
     metrics = evaluate_reference(model)
     model.save_pretrained(cfg.output_dir)
     Path(cfg.output_dir, "eval.json").write_text(json.dumps({"config": cfg.__dict__, "metrics": metrics}, indent=2) + "\n")
@@ -244,4 +239,6 @@ def main(argv=None) -> int:
 if __name__ == "__main__":
     import sys
 
-    sys.exit(main())
+    from hf_fair.cli import main as cli_main
+
+    sys.exit(cli_main(["base", "reference", *sys.argv[1:]]))
