@@ -115,7 +115,8 @@ def test_bundle_is_complete_and_runs_alone_in_a_browser(real_run, tmp_path):
 
                 open_tab(page, "generate")
                 page.locator("#gen-found input").click()
-                page.get_by_role("option").filter(has_text="dreambooth_cluster (").or_(page.get_by_role("option").filter(has_text="lora (")).first.click()
+                preferred = page.get_by_role("option").filter(has_text=": dreambooth_cluster (")  # the paper's method, when the run has it
+                (preferred if preferred.count() else page.get_by_role("option").filter(has_text=": lora (")).first.click()
                 page.get_by_role("button", name="Generate", exact=True).click()
                 wait_text(page, "#generate-status", "image(s) of group", timeout=180_000)
                 shoot(page, "generate", shots)

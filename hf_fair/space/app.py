@@ -482,7 +482,8 @@ def severity_view(run: Path, name: str):
         md += f"\n\nModel selection: `{doc['selection']}`."
     fidelity = doc.get("fidelity") or {}
     if fidelity:  # how close each source's synthetic images are to the real ones
-        keys = list(dict.fromkeys(k for f in fidelity.values() for k in f))
+        # scalar columns only: the per-group figures are in the run's results.md above
+        keys = list(dict.fromkeys(k for f in fidelity.values() for k, v in f.items() if not isinstance(v, (dict, list))))
         md += "\n\n**Synthetic data fidelity**\n\n| source | " + " | ".join(keys) + " |\n|---|" + "---:|" * len(keys) + "\n"
         md += "\n".join(f"| {src} | " + " | ".join(_fmt(f.get(k)) for k in keys) + " |" for src, f in fidelity.items())
     grid_file = sev / "grids" / "real_vs_synthetic.png"

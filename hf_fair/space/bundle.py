@@ -38,7 +38,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # the bundled hf_fair, never another installed copy
-os.environ.setdefault("HF_FAIR_RUN", str(HERE / "run"))
+os.environ.setdefault("HF_FAIR_RUN", "run")  # found next to the library wherever the app is started
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the embedded base and the run need no download
 
 from hf_fair.space.app import main  # noqa: E402
