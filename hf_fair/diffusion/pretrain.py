@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -84,35 +83,6 @@ class PretrainResult:
     unet_losses: list = field(default_factory=list)
 
 
-class EMA:
-    """Exponential moving average of parameters (with warm-up), checkpointable by accelerate."""
-
-    def __init__(self, modules, decay: float):
-        self.decay = decay
-        self.step = 0
-        self.shadow = [p.detach().clone() for m in modules for p in m.parameters()]
-
-    @torch.no_grad()
-    def update(self, modules):
-        self.step += 1
-        d = min(self.decay, (1 + self.step) / (10 + self.step))
-        for s, p in zip(self.shadow, (p for m in modules for p in m.parameters())):
-            s.mul_(d).add_(p.detach(), alpha=1 - d)
-
-    @torch.no_grad()
-    def copy_to(self, modules):
-        for s, p in zip(self.shadow, (p for m in modules for p in m.parameters())):
-            p.copy_(s)
-
-    def state_dict(self):
-        return {"step": self.step, "decay": self.decay, "shadow": self.shadow}
-
-    def load_state_dict(self, state):
-        self.step = state["step"]
-        self.decay = state["decay"]
-        self.shadow = [t.clone() for t in state["shadow"]]
-
-
 def _model_config(preset: str):
     from hf_fair.diffusion.tiny_base import TEST_CONFIG, TinyBaseConfig
 
@@ -145,13 +115,11 @@ def _save_checkpoint(accelerator, folder: Path, step: int, keep: int = 1) -> Non
 
 
 def _cosine(optimizer, warmup: int, total: int):
-    def f(step):
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = (step - warmup) / max(1, total - warmup)
-        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    """Linear warm-up, then cosine decay to 10% of the peak (transformers' cosine_with_min_lr)."""
+    from transformers import get_scheduler
 
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, f)
+    return get_scheduler("cosine_with_min_lr", optimizer, num_warmup_steps=warmup, num_training_steps=total,
+                         scheduler_specific_kwargs={"min_lr_rate": 0.1})
 
 
 def train_vae(cfg: PretrainConfig, accelerator, vae, work: Path) -> list[float]:
@@ -231,14 +199,10 @@ class _Losses:
         self.values[:] = state["values"]
 
 
-def _snr(alphas_cumprod: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    a = alphas_cumprod.to(t.device)[t]
-    return a / (1 - a)
-
-
 def train_unet(cfg: PretrainConfig, accelerator, parts, work: Path) -> list[float]:
     """Stage 2: UNet (+ text encoder) on frozen-VAE latents. Leaves EMA weights in the modules."""
     from accelerate.utils import set_seed
+    from diffusers.training_utils import EMAModel, compute_snr
 
     from hf_fair.diffusion.tiny_base import build_train_scheduler
 
@@ -260,7 +224,8 @@ def train_unet(cfg: PretrainConfig, accelerator, parts, work: Path) -> list[floa
     else:
         unet_p, optimizer, sched = accelerator.prepare(unet, optimizer, sched)
         text_p = text_encoder.to(accelerator.device)
-    ema = EMA(trainable, cfg.ema_decay) if cfg.ema_decay > 0 else None
+    # diffusers' EMAModel: decay min(ema_decay, (1 + step) / (10 + step)), checkpointed by accelerate
+    ema = EMAModel(params, decay=cfg.ema_decay) if cfg.ema_decay > 0 else None
     losses: list[float] = []
     accelerator.register_for_checkpointing(_Losses(losses))
     if ema is not None:
@@ -287,7 +252,7 @@ def train_unet(cfg: PretrainConfig, accelerator, parts, work: Path) -> list[floa
         pred = unet_p(noisy, t, cond).sample
         mse = F.mse_loss(pred, noise, reduction="none").mean(dim=(1, 2, 3))
         if cfg.snr_gamma > 0:
-            snr = _snr(noise_scheduler.alphas_cumprod, t)
+            snr = compute_snr(noise_scheduler, t)
             weights = torch.clamp(snr, max=cfg.snr_gamma) / snr
             loss = (mse * weights).mean()
         else:
@@ -298,7 +263,7 @@ def train_unet(cfg: PretrainConfig, accelerator, parts, work: Path) -> list[floa
         sched.step()
         optimizer.zero_grad(set_to_none=True)
         if ema is not None:
-            ema.update([accelerator.unwrap_model(m) for m in (unet_p, text_p)][: len(trainable)])
+            ema.step(params)
         running += mse.mean().item()
         if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.unet_steps:
             n = (step % cfg.log_every) + 1
@@ -313,7 +278,7 @@ def train_unet(cfg: PretrainConfig, accelerator, parts, work: Path) -> list[floa
     parts.unet = accelerator.unwrap_model(unet_p)
     parts.text_encoder = accelerator.unwrap_model(text_p)
     if ema is not None:
-        ema.copy_to([parts.unet, parts.text_encoder][: len(trainable)])
+        ema.copy_to(params)
     parts.unet.eval()
     parts.text_encoder.eval()
     return losses
