@@ -23,7 +23,7 @@ from hf_fair.diffusion.adapters_config import AdapterArguments
 from hf_fair.diffusion.fidelity import frechet_distance, resolve_encoder
 from hf_fair.diffusion.generate import generate_dataset
 from hf_fair.diffusion.generate_config import GenerateArguments, fingerprint
-from hf_fair.diffusion.plan import Unit, assign, image_seed, make_shards, split_quota
+from hf_fair.diffusion.plan import DrawUnit, assign, image_seed, make_shards, split_quota
 from hf_fair.diffusion.quality import blank_mask, check_images
 from hf_fair.diffusion.train_adapters import train_adapters
 from hf_fair.errors import HfFairError
@@ -109,8 +109,8 @@ def test_split_quota():
 
 
 def test_shards_seeds_and_assignment():
-    u = {0: [Unit("g0c0", 0, 0, "dreambooth_cluster", "unet", "p", weight=3), Unit("g0c1", 0, 1, "dreambooth_cluster", "unet", "p", weight=1)],
-         1: [Unit("g1", 1, None, "lora", "lora", "q")]}
+    u = {0: [DrawUnit("g0c0", 0, 0, "dreambooth_cluster", "unet", "p", weight=3), DrawUnit("g0c1", 0, 1, "dreambooth_cluster", "unet", "p", weight=1)],
+         1: [DrawUnit("g1", 1, None, "lora", "lora", "q")]}
     shards = make_shards(u, quota=8, shard_size=4)
     # group 0: 6 slots for c0 (0-5), 2 for c1 (6-7); group 1: 8 slots
     assert [(s.unit.name, s.start, s.stop) for s in shards] == [("g0c0", 0, 4), ("g0c0", 4, 6), ("g0c1", 6, 8), ("g1", 0, 4), ("g1", 4, 8)]

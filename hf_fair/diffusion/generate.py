@@ -25,7 +25,7 @@ import torch
 
 from hf_fair import runfolder
 from hf_fair.diffusion.generate_config import SCHEDULERS, GenerateArguments, fingerprint
-from hf_fair.diffusion.plan import Shard, Unit, assign, image_seed, make_shards
+from hf_fair.diffusion.plan import DrawUnit, Shard, assign, image_seed, make_shards
 from hf_fair.diffusion.quality import check_images, make_judge
 from hf_fair.diffusion.sources import UnitSwitcher, adapter_units, resolve_adapters, vanilla_units
 from hf_fair.errors import HfFairError
@@ -190,7 +190,7 @@ def _quota(args: GenerateArguments, real_train, spec) -> int:
     return int(counts.max())
 
 
-def plan_units(args: GenerateArguments, spec) -> tuple[dict[int, list[Unit]], dict | None, str | None]:
+def draw_units(args: GenerateArguments, spec) -> tuple[dict[int, list[DrawUnit]], dict | None, str | None]:
     """Units per group, the adapters manifest (or None) and an id of the adapters' content."""
     if args.source == "vanilla":
         return vanilla_units(spec, range(spec.n_groups), args.prompt_template), None, None
@@ -238,7 +238,7 @@ def generate_dataset(args: GenerateArguments, data_args, dsd: datasets.DatasetDi
     if "train" not in dsd:
         raise HfFairError(f"the real dataset has no 'train' split (splits: {list(dsd)})")
     spec = spec_of(dsd)
-    units, manifest, adapters_id = plan_units(args, spec)
+    units, manifest, adapters_id = draw_units(args, spec)
     quota = _quota(args, dsd["train"], spec)
     shards = make_shards(units, quota, args.shard_size, args.cluster_quota)
     fp = fingerprint(args, data_args, adapters_id)

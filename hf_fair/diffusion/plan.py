@@ -19,7 +19,7 @@ from hf_fair.errors import HfFairError
 
 
 @dataclass(frozen=True)
-class Unit:
+class DrawUnit:
     """One generator of one group."""
 
     name: str  # "g2" (group) / "g2c1" (cluster)
@@ -39,7 +39,7 @@ class Unit:
 
 @dataclass(frozen=True)
 class Shard:
-    unit: Unit
+    unit: DrawUnit
     start: int  # first slot (within the group)
     stop: int  # one past the last slot
 
@@ -83,7 +83,7 @@ def image_seed(seed: int, group: int, slot: int, attempt: int = 0) -> int:
     return int.from_bytes(digest, "little") & (2**63 - 1)
 
 
-def make_shards(units_by_group: dict[int, list[Unit]], quota: int, shard_size: int, cluster_quota: str = "proportional") -> list[Shard]:
+def make_shards(units_by_group: dict[int, list[DrawUnit]], quota: int, shard_size: int, cluster_quota: str = "proportional") -> list[Shard]:
     """All shards, ordered by group, then unit, then slot."""
     if quota < 1:
         raise HfFairError(f"images per group must be >= 1, got {quota}")

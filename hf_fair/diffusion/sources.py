@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from hf_fair.diffusion.manifest import check_matches_groups, read_manifest, units_by_group
-from hf_fair.diffusion.plan import Unit
+from hf_fair.diffusion.plan import DrawUnit
 from hf_fair.errors import HfFairError
 
 logger = logging.getLogger(__name__)
@@ -72,14 +72,14 @@ def resolve_adapters(adapters: str) -> Path:
         ) from None
 
 
-def vanilla_units(spec, groups, template: str | None = None) -> dict[int, list[Unit]]:
+def vanilla_units(spec, groups, template: str | None = None) -> dict[int, list[DrawUnit]]:
     """The base with group prompts (FFR). A group described by several prompts (the spec's
     label phrases) gets one unit per prompt and an equal share of the quota."""
     out = {}
     for g in groups:
         prompts = spec.prompt_variants(g, template)
         names = [f"g{g}"] if len(prompts) == 1 else [f"g{g}p{i}" for i in range(len(prompts))]
-        out[g] = [Unit(name=n, group=g, cluster=None, source="vanilla", format="base", prompt=p) for n, p in zip(names, prompts)]
+        out[g] = [DrawUnit(name=n, group=g, cluster=None, source="vanilla", format="base", prompt=p) for n, p in zip(names, prompts)]
     return out
 
 
@@ -90,7 +90,7 @@ def _unit_prompt(entry: dict, spec, template: str | None) -> str:
     return template.format(label=spec.label_names[y], attribute=spec.attribute_names[a], token=entry.get("token") or "")
 
 
-def adapter_units(folder: Path, source: str, spec, template: str | None = None, fallback_vanilla: bool = False) -> tuple[dict[int, list[Unit]], dict]:
+def adapter_units(folder: Path, source: str, spec, template: str | None = None, fallback_vanilla: bool = False) -> tuple[dict[int, list[DrawUnit]], dict]:
     """Units per group from an adapters folder, checked against ``source`` and the dataset."""
     manifest = read_manifest(folder)
     served = SERVES[source]
@@ -109,7 +109,7 @@ def adapter_units(folder: Path, source: str, spec, template: str | None = None, 
         )
     check_matches_groups(manifest, spec.group_names, where=f"adapters '{folder}'")
     by_group = units_by_group(manifest)
-    out: dict[int, list[Unit]] = {}
+    out: dict[int, list[DrawUnit]] = {}
     for g in range(spec.n_groups):
         entries = sorted(by_group.get(g, []), key=lambda u: (u["cluster"] is not None, u["cluster"] or 0))
         if not entries:
@@ -134,10 +134,10 @@ def adapter_units(folder: Path, source: str, spec, template: str | None = None, 
                 for value, share in sorted(e["caption_weights"].items()):
                     weight = int(round(size * share * 1000))
                     if weight > 0:
-                        units.append(Unit(name=e["name"], group=g, cluster=e["cluster"], source=source, format=e["format"],
+                        units.append(DrawUnit(name=e["name"], group=g, cluster=e["cluster"], source=source, format=e["format"],
                                           prompt=e["caption_prompts"][value], path=unit_dir, weight=weight, caption=value))
                 continue
-            units.append(Unit(name=e["name"], group=g, cluster=e["cluster"], source=source, format=e["format"],
+            units.append(DrawUnit(name=e["name"], group=g, cluster=e["cluster"], source=source, format=e["format"],
                               prompt=_unit_prompt(e, spec, template), path=unit_dir, weight=int(size)))
         out[g] = units
     return out, manifest
@@ -160,7 +160,7 @@ class UnitSwitcher:
 
     def __init__(self, pipe):
         self.pipe = pipe
-        self.current: Unit | None = None
+        self.current: DrawUnit | None = None
         self._snapshots: dict[str, dict[str, torch.Tensor]] = {}
         self._dirty: set[str] = set()
 
@@ -175,7 +175,7 @@ class UnitSwitcher:
         self._dirty.clear()
         self.current = None
 
-    def activate(self, unit: Unit) -> None:
+    def activate(self, unit: DrawUnit) -> None:
         # sub-units of one adapter (captioned sources) share its weights
         if self.current is not None and (self.current.path, self.current.format, self.current.name) == (unit.path, unit.format, unit.name):
             return
@@ -186,7 +186,7 @@ class UnitSwitcher:
             self._apply_unet(unit)
         self.current = unit
 
-    def _apply_lora(self, unit: Unit) -> None:
+    def _apply_lora(self, unit: DrawUnit) -> None:
         from safetensors import safe_open
 
         file = unit.path / LORA_FILE
@@ -205,7 +205,7 @@ class UnitSwitcher:
         self.pipe.fuse_lora(components=touched, lora_scale=1.0, adapter_names=[name])
         self.pipe.unload_lora_weights()  # drops the LoRA layers; the fused weights stay
 
-    def _apply_unet(self, unit: Unit) -> None:
+    def _apply_unet(self, unit: DrawUnit) -> None:
         unet = self.pipe.unet
         state = _load_unet_weights(unit.path / "unet")
         ours = unet.state_dict()
