@@ -117,11 +117,13 @@ def seeded_split(
     return assign
 
 
-def balance_indices(groups: np.ndarray, n_groups: int, seed: int) -> np.ndarray:
-    """Indices of a group-balanced subset (each present group trimmed to the smallest)."""
+def balance_indices(groups: np.ndarray, n_groups: int, seed: int | np.random.Generator, per_group: int | None = None) -> np.ndarray:
+    """Sorted indices of a group-balanced subset: ``per_group`` images of each present group
+    (default: as many as the smallest has), a seeded permutation of each group in group order."""
+    groups = np.asarray(groups)
     present = [g for g in range(n_groups) if (groups == g).any()]
     if not present:
         return np.array([], dtype=np.int64)
-    n = min(int((groups == g).sum()) for g in present)
-    rng = np.random.default_rng(seed)
+    n = min(int((groups == g).sum()) for g in present) if per_group is None else per_group
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     return np.sort(np.concatenate([rng.permutation(np.flatnonzero(groups == g))[:n] for g in present]))

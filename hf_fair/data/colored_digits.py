@@ -20,6 +20,7 @@ import datasets
 import numpy as np
 from PIL import Image
 
+from hf_fair.data.building import balance_indices
 from hf_fair.data.groups import GroupSpec
 from hf_fair.data.spec_io import attach_spec
 
@@ -85,10 +86,7 @@ def _assign_colors(labels: np.ndarray, rng: np.random.Generator, bias: float | N
 
 def _balance(labels: np.ndarray, colors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Indices of an exactly group-balanced subset (every group trimmed to the smallest)."""
-    groups = labels * 2 + colors
-    n = min(int((groups == g).sum()) for g in range(4))
-    keep = [rng.permutation(np.flatnonzero(groups == g))[:n] for g in range(4)]
-    return np.sort(np.concatenate(keep))
+    return balance_indices(labels * 2 + colors, 4, rng)
 
 
 def load_colored_digits(seed: int = 0, train_bias: float | None = BASE_BIAS) -> datasets.DatasetDict:

@@ -8,13 +8,11 @@ import datasets
 import numpy as np
 
 from hf_fair.data import attach_spec, load_group_dataset, spec_of
+from hf_fair.data.building import balance_indices
 
 
 def _balanced_subset(ds: datasets.Dataset, n_groups: int, per_group: int, seed: int) -> datasets.Dataset:
-    rng = np.random.default_rng(seed)
-    groups = np.asarray(ds["group"])
-    keep = [rng.permutation(np.flatnonzero(groups == g))[:per_group] for g in range(n_groups)]
-    return ds.select(np.sort(np.concatenate(keep)).tolist())
+    return ds.select(balance_indices(ds["group"], n_groups, seed, per_group).tolist())
 
 
 def oracle_dataset(data_args, biased: datasets.DatasetDict) -> tuple[datasets.DatasetDict, dict]:
