@@ -12,6 +12,7 @@ branches in the forward pass) and a unit's images do not depend on which unit ra
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -22,17 +23,31 @@ from hf_fair.errors import HfFairError
 
 logger = logging.getLogger(__name__)
 
-SOURCES = ("vanilla", "lora", "dreambooth", "dreambooth_cluster", "dreambooth_cluster_captioned")
-# which manifests (method, unit) serve each source
-SERVES = {
-    "lora": {("lora", "group")},
-    "dreambooth": {("dreambooth", "group"), ("dreambooth_lora", "group")},
-    "dreambooth_cluster": {("dreambooth", "cluster"), ("dreambooth_lora", "cluster")},
-    "dreambooth_cluster_captioned": {("dreambooth", "cluster"), ("dreambooth_lora", "cluster")},
-}
-# sources whose adapters were trained with per-image captions (adapters --caption_column): a
-# variant of the paper's sources, which condition on the group prompt and a rare token only
-CAPTIONED = {"dreambooth_cluster_captioned"}
+@dataclass(frozen=True)
+class Source:
+    """One generator source: what the runner trains for it, which adapters folders serve it."""
+
+    name: str
+    label: str  # for people (the Space, cards)
+    trains: tuple[str, str] | None = None  # (adapters method, unit) the runner trains; None: the base alone
+    serves: frozenset = frozenset()  # (method, unit) pairs of manifests that can serve it
+    # adapters trained with per-image captions (adapters --caption_column): a variant of the
+    # paper's sources, which condition on the group prompt and a rare token only
+    captioned: bool = False
+
+
+_DREAMBOOTH_CLUSTER = frozenset({("dreambooth", "cluster"), ("dreambooth_lora", "cluster")})
+SOURCE_TABLE: dict[str, Source] = {s.name: s for s in (
+    Source("vanilla", "vanilla base (group prompt)"),
+    Source("lora", "group LoRA", ("lora", "group"), frozenset({("lora", "group")})),
+    Source("dreambooth", "group DreamBooth", ("dreambooth", "group"), frozenset({("dreambooth", "group"), ("dreambooth_lora", "group")})),
+    Source("dreambooth_cluster", "cluster DreamBooth", ("dreambooth", "cluster"), _DREAMBOOTH_CLUSTER),
+    Source("dreambooth_cluster_captioned", "cluster DreamBooth, per-image captions (variant)", ("dreambooth", "cluster"),
+           _DREAMBOOTH_CLUSTER, captioned=True),
+)}
+SOURCES = tuple(SOURCE_TABLE)
+SERVES = {s.name: set(s.serves) for s in SOURCE_TABLE.values() if s.serves}
+CAPTIONED = {s.name for s in SOURCE_TABLE.values() if s.captioned}
 LORA_FILE = "pytorch_lora_weights.safetensors"
 
 

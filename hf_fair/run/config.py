@@ -34,19 +34,15 @@ from hf_fair.diffusion.adapters_config import AdapterArguments
 from hf_fair.diffusion.generate_config import GenerateArguments
 from hf_fair.errors import HfFairError
 
-from hf_fair.diffusion.sources import CAPTIONED, SOURCES
+from hf_fair.diffusion.sources import CAPTIONED, SOURCE_TABLE, SOURCES
 
-# (method, unit) of the adapters behind each finetuned source
-SOURCE_ADAPTERS = {"lora": ("lora", "group"), "dreambooth": ("dreambooth", "group"), "dreambooth_cluster": ("dreambooth", "cluster"),
-                   "dreambooth_cluster_captioned": ("dreambooth", "cluster")}
+# (method, unit) of the adapters the runner trains for each finetuned source
+SOURCE_ADAPTERS = {s.name: s.trains for s in SOURCE_TABLE.values() if s.trains}
 SECTIONS = {
     "data": DataArguments,
     "cluster": ClusterArguments,
     "adapters": AdapterArguments,
-    "lora": AdapterArguments,
-    "dreambooth": AdapterArguments,
-    "dreambooth_cluster": AdapterArguments,
-    "dreambooth_cluster_captioned": AdapterArguments,
+    **{source: AdapterArguments for source in SOURCE_ADAPTERS},  # per-source overrides of `adapters`
     "generate": GenerateArguments,
     "classifier": ClassifierArguments,
     "pretrain": ClassifierArguments,

@@ -48,7 +48,9 @@ def hub_references(cfg) -> list[tuple[str, str, str]]:
     refs = []
     if cfg.base != "embedded" and not Path(cfg.base).is_dir():
         refs.append(("base", cfg.base, "model"))
-    for section in ("adapters", *[s for s in cfg.sections if s in ("lora", "dreambooth", "dreambooth_cluster", "dreambooth_cluster_captioned")]):
+    from hf_fair.run.config import SOURCE_ADAPTERS
+
+    for section in ("adapters", *[s for s in cfg.sections if s in SOURCE_ADAPTERS]):
         base = cfg.sections.get(section, {}).get("base")
         if base and base != "embedded" and not Path(base).is_dir():
             refs.append((f"{section}.base", base, "model"))

@@ -37,7 +37,7 @@ from PIL import Image, UnidentifiedImageError  # noqa: E402
 
 from hf_fair.data import DATASET_NAMES, group_counts, load_group_dataset, spec_of  # noqa: E402
 from hf_fair.diffusion.grid import make_grid  # noqa: E402
-from hf_fair.diffusion.sources import SOURCES  # noqa: E402
+from hf_fair.diffusion.sources import SOURCE_TABLE, SOURCES  # noqa: E402
 from hf_fair.diffusion.manifest import spec_of_manifest  # noqa: E402
 from hf_fair.errors import HfFairError  # noqa: E402
 from hf_fair.run.folder import adapters_folders, classifier_folders, read_results, severity_dirs  # noqa: E402
@@ -47,13 +47,7 @@ logger = logging.getLogger("hf_fair.space")
 DEFAULT_RUN = "runs/demo"
 OFFLINE_DATASET = "colored-digits"
 SEVERITY_CHOICES = ["none", "0.9", "0.95", "0.97", "0.99", "0.995"]
-SOURCE_LABELS = {
-    "vanilla": "vanilla base (group prompt)",
-    "lora": "group LoRA",
-    "dreambooth": "group DreamBooth",
-    "dreambooth_cluster": "cluster DreamBooth",
-    "dreambooth_cluster_captioned": "cluster DreamBooth, per-image captions (variant)",
-}
+SOURCE_LABELS = {name: s.label for name, s in SOURCE_TABLE.items()}
 ALL_UNITS = "all units of the group"
 MAX_PIXELS = 40_000_000  # refuse larger uploads (decoding them would take seconds and gigabytes)
 MAX_SIDE = 512  # larger images are shrunk for display; the classifier resizes to its own size
