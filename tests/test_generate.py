@@ -434,7 +434,7 @@ def test_killed_run_resumes_without_regenerating(vanilla_run, small, tmp_path, m
     shards_dir = out / ".partial" / "shards"
     written = sorted(p.name for p in shards_dir.glob("*.arrow"))
     assert written == sorted(f"{s}.arrow" for s in made) and len(written) == 2
-    assert not list(shards_dir.glob(".*.tmp")) and not (out / "generation.json").exists()
+    assert not list(shards_dir.glob(".*.tmp*")) and not (out / "generation.json").exists()
     mtimes = {p.name: p.stat().st_mtime_ns for p in shards_dir.iterdir()}
 
     # another config in that folder is refused; the same one resumes

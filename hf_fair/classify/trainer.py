@@ -29,7 +29,7 @@ from hf_fair.classify.data import build_transforms, dataset_resolution, make_loa
 from hf_fair.classify.objectives import ERM, Objective, make_objective
 from hf_fair.data import DataArguments, load_group_dataset, spec_of
 from hf_fair.errors import HfFairError
-from hf_fair.io_utils import write_json
+from hf_fair.io_utils import atomic_dir, atomic_file, write_json
 from hf_fair.metrics import group_metrics
 
 logger = logging.getLogger("hf_fair.classify")
@@ -321,11 +321,8 @@ class ClassifierRun:
     def _save_model(self, model, directory: Path):
         self.accelerator.wait_for_everyone()
         if self.accelerator.is_main_process:
-            tmp = directory.with_name(directory.name + ".tmp")
-            shutil.rmtree(tmp, ignore_errors=True)
-            models.save_checkpoint(self.accelerator.unwrap_model(model), tmp, **self.checkpoint_config)
-            shutil.rmtree(directory, ignore_errors=True)
-            tmp.rename(directory)
+            with atomic_dir(directory) as tmp:
+                models.save_checkpoint(self.accelerator.unwrap_model(model), tmp, **self.checkpoint_config)
 
     def _save_state(self, model, optimizer, scheduler, objective, epoch, step, history, best):
         self.accelerator.wait_for_everyone()
@@ -342,9 +339,8 @@ class ClassifierRun:
                 "history": history,
                 "best": best,
             }
-            tmp = state_dir / "checkpoint.pt.tmp"
-            torch.save(payload, tmp)
-            tmp.replace(state_dir / "checkpoint.pt")
+            with atomic_file(state_dir / "checkpoint.pt") as tmp:
+                torch.save(payload, tmp)
 
     def _finish(self, model, objective: Objective, dsd, spec, history, best, eval_tf, stopped_early) -> dict:
         a, acc = self.args, self.accelerator
@@ -373,15 +369,11 @@ class ClassifierRun:
             "dfr": dfr_report,
         }
         if acc.is_main_process:
-            model_dir = self.out / "model"
-            tmp = self.out / "model.tmp"
-            shutil.rmtree(tmp, ignore_errors=True)
-            models.save_checkpoint(acc.unwrap_model(selected), tmp, **self.checkpoint_config)
             from hf_fair.classify.card import write_model_card
 
-            write_model_card(tmp, metrics, self.data_args, a)
-            shutil.rmtree(model_dir, ignore_errors=True)
-            tmp.rename(model_dir)
+            with atomic_dir(self.out / "model") as tmp:
+                models.save_checkpoint(acc.unwrap_model(selected), tmp, **self.checkpoint_config)
+                write_model_card(tmp, metrics, self.data_args, a)
             write_json(self.out / "metrics.json", metrics)
             if hasattr(self, "_handler"):
                 logger.info("finished: %s", self._summary(final))

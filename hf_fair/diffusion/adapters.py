@@ -21,7 +21,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import shutil
 from datetime import timedelta
 from pathlib import Path
 
@@ -33,7 +32,7 @@ from hf_fair.diffusion.adapters_config import AdapterArguments
 from hf_fair.diffusion.manifest import MANIFEST, SCHEMA_VERSION, UNIT_FILE, unit_format
 from hf_fair.diffusion.units import Unit
 from hf_fair.errors import HfFairError
-from hf_fair.io_utils import write_json
+from hf_fair.io_utils import atomic_dir, atomic_file, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -226,12 +225,10 @@ class UnitTrainer:
             bar.update(1)
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
             if step % args.checkpointing_steps == 0 and step < args.max_train_steps:
-                unit_dir.mkdir(parents=True, exist_ok=True)
-                tmp = ckpt_path.with_name(CHECKPOINT + ".tmp")
-                torch.save({"fingerprint": fingerprint, "step": step, "losses": losses,
-                            "trainable": self.trainable_state(), "optimizer": optimizer.state_dict(),
-                            "generator": gen.get_state(), "torch_rng": torch.get_rng_state()}, tmp)
-                tmp.replace(ckpt_path)
+                with atomic_file(ckpt_path) as tmp:
+                    torch.save({"fingerprint": fingerprint, "step": step, "losses": losses,
+                                "trainable": self.trainable_state(), "optimizer": optimizer.state_dict(),
+                                "generator": gen.get_state(), "torch_rng": torch.get_rng_state()}, tmp)
         bar.close()
         self.unet.eval()
         for p in params:
@@ -288,15 +285,11 @@ def unit_record(unit: Unit, args: AdapterArguments, result: dict, cluster_size: 
 
 def finish_unit(trainer: UnitTrainer, unit: Unit, record: dict, unit_dir: Path, card_text: str, losses: list[float]) -> None:
     """Write weights, card and unit.json into a fresh folder, then swap it in (unit.json = done)."""
-    tmp = unit_dir.with_name(f".{unit_dir.name}.done-tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    trainer.save_unit(tmp)
-    (tmp / "README.md").write_text(card_text)
-    write_json(tmp / "losses.json", losses)
-    write_json(tmp / UNIT_FILE, record)
-    shutil.rmtree(unit_dir, ignore_errors=True)
-    tmp.rename(unit_dir)
+    with atomic_dir(unit_dir) as tmp:
+        trainer.save_unit(tmp)
+        (tmp / "README.md").write_text(card_text)
+        write_json(tmp / "losses.json", losses)
+        write_json(tmp / UNIT_FILE, record)
 
 
 def read_done(unit_dir: Path) -> dict | None:

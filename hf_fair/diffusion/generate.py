@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import shutil
 import time
 from dataclasses import asdict
@@ -29,7 +28,7 @@ from hf_fair.diffusion.plan import DrawUnit, Shard, assign, image_seed, make_sha
 from hf_fair.diffusion.quality import check_images, make_judge
 from hf_fair.diffusion.sources import UnitSwitcher, adapter_units, resolve_adapters, vanilla_units
 from hf_fair.errors import HfFairError
-from hf_fair.io_utils import atomic_dir, write_json
+from hf_fair.io_utils import atomic_dir, atomic_file, write_json
 
 logger = logging.getLogger("hf_fair.generate")
 PARTIAL = ".partial"
@@ -169,10 +168,8 @@ class PartialStore:
         path = self.path(shard)
         write_json(path.with_suffix(".json"), {"shard": shard.id, "unit": shard.unit.name, "n": len(shard), **stats})
         table = datasets.Dataset.from_dict(rows, features=self.features).data.table
-        tmp = path.with_name(f".{path.name}.tmp")
-        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
-            writer.write_table(table)
-        os.replace(tmp, path)  # the shard counts only once complete
+        with atomic_file(path) as tmp, pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)  # the shard counts only once complete
 
     def stats(self, shard: Shard) -> dict:
         return json.loads(self.path(shard).with_suffix(".json").read_text())

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hf_fair.errors import HfFairError
+from hf_fair.io_utils import atomic_file
 
 
 @dataclass
@@ -82,10 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     images = sample_images(pipe, args.prompt, args.num_images, args.seed, args.num_inference_steps,
                            args.guidance_scale, args.negative_prompt, args.batch_size)
     grid = make_grid(images, ncols=args.ncols or None, upscale=args.upscale)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp.png")
-    grid.save(tmp)
-    tmp.replace(out)
+    with atomic_file(out) as tmp:
+        grid.save(tmp)
     meta = {k: v for k, v in vars(args).items()}
     meta["seeds"] = [args.seed + i for i in range(args.num_images)]
     out.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
