@@ -203,8 +203,9 @@ def configure_logging(level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler._hf_fair = True
     handler.setFormatter(logging.Formatter(LOG_FORMAT, datefmt="%H:%M:%S"))
+    handler.setLevel(level.upper())  # the terminal's level; run logs (train.log) still get info lines
     logger.addHandler(handler)
-    logger.setLevel(level.upper())
+    logger.setLevel(min(logging.INFO, logging.getLevelName(level.upper())))
     logger.propagate = False
 
 
