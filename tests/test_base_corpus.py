@@ -55,6 +55,9 @@ def test_styles_render_and_typeset_stays_the_shipped_corpus():
         stroke = x > 20
         return float(((x > 20) & (x < 0.6 * x.reshape(len(x), -1).max(1)[:, None, None])).sum() / stroke.sum())
     assert soft(low) > soft(crisp)
+    scans, _, _ = render_batch(np.random.default_rng(7), 20, styles=("scan8",))
+    rows = (scans.max(-1) > 40).any(2).sum(1)  # image rows the stroke covers
+    assert rows.min() >= 20  # a scan fills its box, as the benchmark's digits do
     import pytest
 
     with pytest.raises(ValueError, match="styles"):

@@ -48,8 +48,9 @@ FONT_SIZES = (16, 28)  # glyph font size at 32x32 (before supersampling)
 SMALL_MAX, LARGE_MIN = 19, 25  # font sizes <= SMALL_MAX are captioned "small", >= LARGE_MIN "large"
 MAX_ROTATION = 20.0
 STROKE_WIDTHS = (0, 1, 2)  # at the supersampled scale
-STYLES = ("typeset", "bold", "lowres")  # the shipped base saw typeset only (see docs/BASE.md)
-STYLE_WEIGHTS = (0.4, 0.3, 0.3)
+STYLES = ("typeset", "bold", "lowres", "scan8")  # the shipped base saw typeset only (see docs/BASE.md)
+STYLE_WEIGHTS = (0.4, 0.3, 0.3, 0.3)
+SCAN_SIDE, SCAN_LEVELS = 8, 16  # "scan8": the glyph filling an 8x8 box at 17 grey levels, scaled up bicubically
 BOLD_STROKE_WIDTHS = (3, 4)
 LOWRES_FONT_SIZES = (28, 38)  # large: a scanned digit fills its frame
 LOWRES_STROKE_WIDTHS = (1, 2, 3)
@@ -117,6 +118,8 @@ def sample_spec(
     style = styles[int(rng.choice(len(styles), p=weights / weights.sum()))]
     if style == "bold":
         return replace(spec, style=style, stroke_width=int(rng.choice(BOLD_STROKE_WIDTHS)))
+    if style == "scan8":  # a tall glyph centred in its box, as a scanned digit
+        return replace(spec, style=style, font_size=30, stroke_width=int(rng.choice((0, 1, 2))), lowres=SCAN_SIDE)
     if style == "lowres":
         return replace(
             spec,
@@ -133,6 +136,8 @@ def render(spec: DigitSpec) -> np.ndarray:
     big = IMAGE_SIZE * SUPERSAMPLE
     glyph = _glyph(spec.digit, spec.font_size, spec.stroke_width, int(round(spec.rotation * 10)))
     h, w = glyph.shape
+    if spec.style == "scan8":
+        return _scan8(glyph, spec)
     if h > big or w > big:  # never for the default ranges; keep the glyph whole anyway
         scale = big / max(h, w)
         glyph = np.asarray(Image.fromarray(glyph).resize((max(1, int(w * scale)), max(1, int(h * scale))), Image.BOX))
@@ -145,6 +150,21 @@ def render(spec: DigitSpec) -> np.ndarray:
     if spec.style == "lowres":
         small = small.resize((spec.lowres, spec.lowres), Image.BOX).resize((IMAGE_SIZE, IMAGE_SIZE), Image.BICUBIC)
     intensity = np.asarray(small, dtype=np.float32)[..., None] / 255.0
+    rgb = np.array(colorsys.hsv_to_rgb(spec.hue, spec.saturation, spec.value), dtype=np.float32)
+    return np.clip(intensity * rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def _scan8(glyph: np.ndarray, spec: DigitSpec) -> np.ndarray:
+    """The glyph squared and centred, box-reduced to 8x8, quantised to 17 grey levels and scaled
+    up bicubically: the rendering a low-resolution digit scan goes through (font shapes only)."""
+    h, w = glyph.shape
+    side = max(h, w)
+    canvas = np.zeros((side, side), dtype=np.uint8)
+    canvas[(side - h) // 2 : (side - h) // 2 + h, (side - w) // 2 : (side - w) // 2 + w] = glyph
+    small = np.asarray(Image.fromarray(canvas).resize((spec.lowres, spec.lowres), Image.BOX), dtype=np.float32)
+    levels = np.round(small / 255.0 * SCAN_LEVELS) / SCAN_LEVELS * 255.0
+    up = Image.fromarray(levels.astype(np.uint8)).resize((IMAGE_SIZE, IMAGE_SIZE), Image.BICUBIC)
+    intensity = np.asarray(up, dtype=np.float32)[..., None] / 255.0
     rgb = np.array(colorsys.hsv_to_rgb(spec.hue, spec.saturation, spec.value), dtype=np.float32)
     return np.clip(intensity * rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
