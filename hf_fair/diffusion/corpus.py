@@ -3,13 +3,14 @@
 Each image is 32x32 RGB (the benchmark's size): one digit 0-9 drawn with
 ``ImageFont.load_default(size=...)`` at a random size, stroke width, rotation and position,
 supersampled 2x and reduced with a box filter, then coloured in one of ``COLORS`` (hue /
-saturation / brightness jitter like the benchmark's) on a black background. Three rendering
-``STYLES``: ``typeset`` (thin to medium strokes), ``bold`` (thick strokes) and ``lowres`` (a large
-glyph reduced to 8-12 px and scaled back up bicubically: the soft, thick look of a low-resolution
-scan). The shipped base saw ``typeset`` only; a base continued on all three styles was tried
-against the benchmark's blurred handwriting and did not keep labels better (docs/RESULTS.md). Captions read like
-"a red digit 7", "a photo of a small blue digit seven", "a digit 3" (colour dropped), "a green
-digit" (digit dropped) or "" (for classifier-free guidance).
+saturation / brightness jitter like the benchmark's) on a black background. Rendering
+``STYLES``: ``typeset`` (thin to medium strokes), ``bold`` (thick strokes), ``lowres`` (a large
+glyph reduced to 8-12 px and scaled back up bicubically) and ``scan8`` (the glyph squared in an
+8x8 box at 17 grey levels, scaled up bicubically: how a low-resolution scan is rendered). The
+shipped base saw ``typeset`` only; bases continued on the others were tried against the
+benchmark's handwriting and did not keep labels better (docs/RESULTS.md, session 2). Captions
+read like "a red digit 7", "a photo of a small blue digit seven", "a digit 3" (colour dropped),
+"a green digit" (digit dropped) or "" (for classifier-free guidance).
 
 Nothing here touches scikit-learn's handwritten digits: the base must learn digits and colours
 but not the benchmark's handwriting (the same gap vanilla Stable Diffusion has to CelebA).
