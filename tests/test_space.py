@@ -143,6 +143,16 @@ def wait_for(url: str, proc: subprocess.Popen, log: Path, timeout: float = 180) 
     raise AssertionError(f"the app did not answer on {url} within {timeout} s:\n{log.read_text()[-4000:]}")
 
 
+def stop(proc: subprocess.Popen) -> None:
+    """End the app's process: terminate, then kill if it lingers."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def answers(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=10) as r:
@@ -322,12 +332,7 @@ def test_space_in_browser(tmp_path):
             finally:
                 browser.close()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
     for name in TABS:
         assert (shots[0] / f"{name}.png").is_file()
     print(f"space browser test: {time.monotonic() - started:.0f} s")

@@ -17,7 +17,7 @@ from PIL import Image
 
 from fixtures import isolated_python
 from test_space import (CHROMIUM, CHROMIUM_ARGS, _skip_without_browser, answers, click_until, free_port, open_tab,
-                        shoot, wait_for, wait_text)
+                        shoot, stop, wait_for, wait_text)
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY_RUN = [
@@ -134,9 +134,4 @@ def test_bundle_is_complete_and_runs_alone_in_a_browser(real_run, tmp_path):
             finally:
                 browser.close()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)

@@ -59,10 +59,6 @@ def dataset_info(dsd: datasets.DatasetDict, data_args=None) -> dict:
     }
 
 
-def fingerprint_of(settings: dict) -> str:
-    return runfolder.fingerprint(settings)
-
-
 def _diff(old: dict, new: dict, prefix: str = "") -> list[str]:
     out = []
     for k in sorted(set(old) | set(new)):
@@ -156,7 +152,7 @@ def train_adapters(
         "dataset": info,
         "clustering": None if args.unit != "cluster" else {k: v for k, v in vars(cluster_args).items()},
     }
-    fp = fingerprint_of(settings)
+    fp = runfolder.fingerprint(settings)
     record = {"fingerprint": fp, "settings": settings}
 
     if accelerator.is_main_process:
