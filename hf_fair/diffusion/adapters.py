@@ -144,7 +144,10 @@ class UnitTrainer:
                 params[n].copy_(v)
 
     # ------------------------------------------------------------------ one step
-    def loss(self, latents_mean, latents_std, idx, prompt_emb, gen) -> torch.Tensor:
+    def draw(self, latents_mean, latents_std, idx, gen) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(noisy latents, timesteps, target) for the images ``idx``; every random number comes from
+        the unit's own generator, in a fixed order, so a unit draws the same batches alone or
+        trained concurrently with others."""
         mean, std = latents_mean[idx], latents_std[idx]
         latents = (mean + std * torch.randn(mean.shape, generator=gen).to(self.device)) * self.scaling
         noise = torch.randn(latents.shape, generator=gen).to(self.device)
@@ -154,11 +157,52 @@ class UnitTrainer:
             target = self.noise_scheduler.get_velocity(latents, noise, t)
         else:
             target = noise
+        return noisy, t, target
+
+    @staticmethod
+    def embeddings(prompt_emb: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        """One embedding for the unit, or one per image (--caption_column)."""
+        return prompt_emb[idx.to(prompt_emb.device)] if prompt_emb.shape[0] > 1 else prompt_emb.expand(len(idx), -1, -1)
+
+    def loss(self, latents_mean, latents_std, idx, prompt_emb, gen) -> torch.Tensor:
+        noisy, t, target = self.draw(latents_mean, latents_std, idx, gen)
         with self.accelerator.autocast():
-            # one embedding for the unit, or one per image (--caption_column)
-            emb = prompt_emb[idx.to(prompt_emb.device)] if prompt_emb.shape[0] > 1 else prompt_emb.expand(len(idx), -1, -1)
-            pred = self.unet(noisy, t, emb).sample
+            pred = self.unet(noisy, t, self.embeddings(prompt_emb, idx)).sample
         return F.mse_loss(pred.float(), target.float())
+
+    # ------------------------------------------------------------------ pieces of a unit's run
+    def read_checkpoint(self, ckpt_path: Path, fingerprint: str) -> dict | None:
+        if not ckpt_path.is_file():
+            return None
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        if ckpt.get("fingerprint") != fingerprint:
+            raise HfFairError(
+                f"checkpoint '{ckpt_path}' was made with a different configuration; "
+                "re-run with the original settings, or pass --overwrite to start over"
+            )
+        return ckpt
+
+    @staticmethod
+    def write_checkpoint(ckpt_path: Path, fingerprint: str, step: int, losses: list, trainable: dict, optimizer, gen) -> None:
+        with atomic_file(ckpt_path) as tmp:
+            torch.save({"fingerprint": fingerprint, "step": step, "losses": losses, "trainable": trainable,
+                        "optimizer": optimizer.state_dict(), "generator": gen.get_state(),
+                        "torch_rng": torch.get_rng_state()}, tmp)
+
+    def prompt_embeddings(self, unit: Unit) -> torch.Tensor:
+        if unit.image_prompts:
+            encoded = {p: self.encode_prompt(p) for p in sorted(set(unit.image_prompts))}
+            return torch.cat([encoded[p] for p in unit.image_prompts])
+        return self.encode_prompt(unit.prompt)
+
+    def batch_indices(self, n: int, gen) -> torch.Tensor:
+        bs = self.args.train_batch_size
+        # with-replacement draws when a unit has fewer images than a batch (few-shot DreamBooth)
+        return torch.randint(0, n, (bs,), generator=gen) if n < bs else torch.randperm(n, generator=gen)[:bs]
+
+    def nonfinite_message(self, unit: Unit, loss: float, step: int, unit_dir: Path) -> str:
+        return (f"unit {unit.name}: loss became {loss} at step {step + 1}; lower --learning_rate "
+                f"(now {self.args.lr}); the last checkpoint is in '{unit_dir}'")
 
     # ------------------------------------------------------------------ a unit
     def train_unit(self, unit: Unit, images, unit_dir: Path, fingerprint: str, class_cache=None) -> dict:
@@ -168,13 +212,8 @@ class UnitTrainer:
         optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=args.adam_weight_decay)
         gen = torch.Generator().manual_seed(unit.seed)
         step, losses = 0, []
-        if ckpt_path.is_file():
-            ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-            if ckpt.get("fingerprint") != fingerprint:
-                raise HfFairError(
-                    f"checkpoint '{ckpt_path}' was made with a different configuration; "
-                    "re-run with the original settings, or pass --overwrite to start over"
-                )
+        ckpt = self.read_checkpoint(ckpt_path, fingerprint)
+        if ckpt is not None:
             self.load_trainable_state(ckpt["trainable"])
             optimizer.load_state_dict(ckpt["optimizer"])
             gen.set_state(ckpt["generator"])
@@ -183,32 +222,22 @@ class UnitTrainer:
             logger.info("unit %s: resuming at step %d/%d", unit.name, step, args.max_train_steps)
 
         mean, std = self.encode_images(images)
-        if unit.image_prompts:
-            distinct = sorted(set(unit.image_prompts))
-            encoded = {p: self.encode_prompt(p) for p in distinct}
-            prompt_emb = torch.cat([encoded[p] for p in unit.image_prompts])
-        else:
-            prompt_emb = self.encode_prompt(unit.prompt)
+        prompt_emb = self.prompt_embeddings(unit)
         n = len(images)
-        bs = min(args.train_batch_size, n) if n >= args.train_batch_size else args.train_batch_size
         from tqdm.auto import tqdm
 
         bar = tqdm(total=args.max_train_steps, initial=step, desc=f"{unit.name} ({n} img)",
                    disable=not self.accelerator.is_local_main_process and self.accelerator.num_processes > 1, leave=False)
         self.unet.train()
         while step < args.max_train_steps:
-            # with-replacement draws when a unit has fewer images than a batch (few-shot DreamBooth)
-            idx = torch.randint(0, n, (bs,), generator=gen) if n < bs else torch.randperm(n, generator=gen)[:bs]
+            idx = self.batch_indices(n, gen)
             loss = self.loss(mean, std, idx, prompt_emb, gen)
             if class_cache is not None:
                 cmean, cstd, cemb = class_cache
-                cidx = torch.randint(0, len(cmean), (bs,), generator=gen)
+                cidx = torch.randint(0, len(cmean), (len(idx),), generator=gen)
                 loss = loss + args.prior_loss_weight * self.loss(cmean, cstd, cidx, cemb, gen)
             if not torch.isfinite(loss):
-                raise HfFairError(
-                    f"unit {unit.name}: loss became {loss.item()} at step {step + 1}; lower --learning_rate "
-                    f"(now {args.lr}); the last checkpoint is in '{unit_dir}'"
-                )
+                raise HfFairError(self.nonfinite_message(unit, loss.item(), step, unit_dir))
             optimizer.zero_grad(set_to_none=True)
             if self.scaler is not None:
                 self.scaler.scale(loss).backward()
@@ -225,10 +254,7 @@ class UnitTrainer:
             bar.update(1)
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
             if step % args.checkpointing_steps == 0 and step < args.max_train_steps:
-                with atomic_file(ckpt_path) as tmp:
-                    torch.save({"fingerprint": fingerprint, "step": step, "losses": losses,
-                                "trainable": self.trainable_state(), "optimizer": optimizer.state_dict(),
-                                "generator": gen.get_state(), "torch_rng": torch.get_rng_state()}, tmp)
+                self.write_checkpoint(ckpt_path, fingerprint, step, losses, self.trainable_state(), optimizer, gen)
         bar.close()
         self.unet.eval()
         for p in params:

@@ -17,7 +17,7 @@ DEFAULT_LR = {"lora": 1e-3, "dreambooth_lora": 1e-3, "dreambooth": 2e-4}
 @dataclass
 class AdapterArguments:
     # fields that do not change results: left out of the resume fingerprint (hf_fair.runfolder)
-    NOT_IN_FINGERPRINT: ClassVar[frozenset] = frozenset({"checkpointing_steps", "mixed_precision", "output_dir", "overwrite", "private", "push_to_hub"})
+    NOT_IN_FINGERPRINT: ClassVar[frozenset] = frozenset({"checkpointing_steps", "concurrent_units", "mixed_precision", "output_dir", "overwrite", "private", "push_to_hub"})
 
     output_dir: str = field(default=None, metadata={"help": "adapters folder (manifest.json, units/<name>/...)"})
     overwrite: bool = field(default=False, metadata={"help": "discard an existing adapters folder made with another config"})
@@ -52,6 +52,12 @@ class AdapterArguments:
     min_unit_images: int = field(default=3, metadata={"help": "smaller clusters merge into the nearest cluster; smaller groups train with a warning"})
     checkpointing_steps: int = field(default=50, metadata={"help": "save a resumable checkpoint of the unit every N steps"})
     seed: int = field(default=0, metadata={"help": "training seed (unit i uses seed + i)"})
+    concurrent_units: int = field(
+        default=1,
+        metadata={"help": "LoRA methods: train this many units together in one batched forward/backward (each example "
+                  "through its own unit's LoRA; same results as one at a time up to float rounding). Full DreamBooth "
+                  "trains one unit at a time"},
+    )
     mixed_precision: str = field(default="no", metadata={"help": "no | fp16 | bf16 (GPU)"})
     push_to_hub: str = field(default=None, metadata={"help": "publish the adapters folder to this Hub model repo (namespace/name)"})
     private: bool = field(default=False, metadata={"help": "make the Hub repo private"})
@@ -63,7 +69,7 @@ class AdapterArguments:
             raise HfFairError(f"--unit must be one of {list(UNITS)}, got '{self.unit}'")
         if self.mixed_precision not in ("no", "fp16", "bf16"):
             raise HfFairError(f"--mixed_precision must be no, fp16 or bf16, got '{self.mixed_precision}'")
-        for name in ("rank", "max_train_steps", "train_batch_size", "checkpointing_steps", "min_unit_images"):
+        for name in ("rank", "max_train_steps", "train_batch_size", "checkpointing_steps", "min_unit_images", "concurrent_units"):
             if getattr(self, name) < 1:
                 raise HfFairError(f"--{name} must be >= 1, got {getattr(self, name)}")
         if self.with_prior_preservation and self.num_class_images < 1:

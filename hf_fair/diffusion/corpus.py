@@ -6,7 +6,9 @@ supersampled 2x and reduced with a box filter, then coloured in one of ``COLORS`
 saturation / brightness jitter like the benchmark's) on a black background. Rendering
 ``STYLES``: ``typeset`` (thin to medium strokes), ``bold`` (thick strokes), ``lowres`` (a large
 glyph reduced to 8-12 px and scaled back up bicubically) and ``scan8`` (the glyph squared in an
-8x8 box at 17 grey levels, scaled up bicubically: how a low-resolution scan is rendered). The
+8x8 box at 17 grey levels, scaled up bicubically: how a low-resolution scan is rendered) and
+``hand`` (procedurally written pen strokes, ``hf_fair.diffusion.handwriting``, through the same
+scan rendering; captioned "handwritten" 70% of the time). The
 shipped base saw ``typeset`` only; bases continued on the others were tried against the
 benchmark's handwriting and did not keep labels better (docs/RESULTS.md, session 2). Captions
 read like "a red digit 7", "a photo of a small blue digit seven", "a digit 3" (colour dropped),
@@ -26,6 +28,7 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image, ImageFont, ImageDraw
 
+from hf_fair.diffusion.handwriting import pen_mask
 from hf_fair.diffusion.tokenizer import DIGIT_WORDS
 
 IMAGE_SIZE = 32
@@ -49,8 +52,9 @@ FONT_SIZES = (16, 28)  # glyph font size at 32x32 (before supersampling)
 SMALL_MAX, LARGE_MIN = 19, 25  # font sizes <= SMALL_MAX are captioned "small", >= LARGE_MIN "large"
 MAX_ROTATION = 20.0
 STROKE_WIDTHS = (0, 1, 2)  # at the supersampled scale
-STYLES = ("typeset", "bold", "lowres", "scan8")  # the shipped base saw typeset only (see docs/BASE.md)
-STYLE_WEIGHTS = (0.4, 0.3, 0.3, 0.3)
+STYLES = ("typeset", "bold", "lowres", "scan8", "hand")  # the shipped base saw typeset only (see docs/BASE.md)
+STYLE_WEIGHTS = (0.4, 0.3, 0.3, 0.3, 0.6)
+P_HANDWRITTEN_WORD = 0.7  # share of "hand" captions that say "handwritten"
 SCAN_SIDE, SCAN_LEVELS = 8, 16  # "scan8": the glyph filling an 8x8 box at 17 grey levels, scaled up bicubically
 BOLD_STROKE_WIDTHS = (3, 4)
 LOWRES_FONT_SIZES = (28, 38)  # large: a scanned digit fills its frame
@@ -71,7 +75,8 @@ class DigitSpec:
     saturation: float
     value: float
     style: str = "typeset"
-    lowres: int = 0  # side of the low-resolution image (style "lowres" only)
+    lowres: int = 0  # side of the low-resolution image (styles "lowres", "scan8", "hand")
+    shape_seed: int = 0  # the pen strokes' seed (style "hand" only)
 
 
 @lru_cache(maxsize=64)
@@ -121,6 +126,9 @@ def sample_spec(
         return replace(spec, style=style, stroke_width=int(rng.choice(BOLD_STROKE_WIDTHS)))
     if style == "scan8":  # a tall glyph centred in its box, as a scanned digit
         return replace(spec, style=style, font_size=30, stroke_width=int(rng.choice((0, 1, 2))), lowres=SCAN_SIDE)
+    if style == "hand":
+        # font_size between the size words: a written digit fills its box, it is not "small" or "large"
+        return replace(spec, style=style, font_size=SMALL_MAX + 3, lowres=SCAN_SIDE, shape_seed=int(rng.integers(2**31)))
     if style == "lowres":
         return replace(
             spec,
@@ -134,6 +142,8 @@ def sample_spec(
 
 def render(spec: DigitSpec) -> np.ndarray:
     """32x32x3 uint8 image of ``spec``."""
+    if spec.style == "hand":
+        return _scan8(pen_mask(spec.digit, spec.shape_seed), spec)
     big = IMAGE_SIZE * SUPERSAMPLE
     glyph = _glyph(spec.digit, spec.font_size, spec.stroke_width, int(round(spec.rotation * 10)))
     h, w = glyph.shape
@@ -200,6 +210,8 @@ def caption(
         words.append("bold" if rng.uniform() < 0.5 else "thick")
     if not drop_color:
         words.append(spec.color)
+    if spec.style == "hand" and rng.uniform() < P_HANDWRITTEN_WORD:
+        words.append("handwritten")
     words.append("digit")
     if not drop_digit:
         words.append(DIGIT_WORDS[spec.digit] if rng.uniform() < 0.25 else str(spec.digit))

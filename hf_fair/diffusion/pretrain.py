@@ -48,7 +48,7 @@ class PretrainConfig:
     snr_gamma: float = field(default=5.0, metadata={"help": "Min-SNR-gamma loss weighting (0 = plain MSE)"})
     ema_decay: float = field(default=0.999, metadata={"help": "EMA decay of the sampling weights (0 = no EMA)"})
     p_empty_caption: float = field(default=0.1, metadata={"help": "share of empty captions (classifier-free guidance)"})
-    corpus_styles: str = field(default="typeset", metadata={"help": "comma-separated rendering styles of the corpus: typeset, bold, lowres (the shipped base: typeset)"})
+    corpus_styles: str = field(default="typeset", metadata={"help": "comma-separated rendering styles of the corpus: typeset, bold, lowres, scan8, hand (the shipped base: typeset)"})
     train_text_encoder: bool = field(default=True, metadata={"help": "train the CLIP text encoder with the UNet"})
     seed: int = field(default=0, metadata={"help": "seed of initialisation, data and noise"})
     log_every: int = field(default=50, metadata={"help": "log the loss every N steps"})

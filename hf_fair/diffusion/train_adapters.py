@@ -37,6 +37,7 @@ from hf_fair.diffusion.adapters import (
 )
 from hf_fair.diffusion.adapters_config import AdapterArguments
 from hf_fair.diffusion.base import load_base
+from hf_fair.diffusion.concurrent import load_unit_weights, train_concurrently
 from hf_fair.diffusion.units import check_caption_column, plan_units
 from hf_fair.errors import HfFairError
 from hf_fair.io_utils import atomic_dir, write_json
@@ -118,6 +119,20 @@ def _load_class_images(output: Path, group: int) -> list:
     return [Image.open(folder / f"{s}.png").convert("RGB") for s in seeds]
 
 
+def _concurrency(args: AdapterArguments, n_todo: int) -> int:
+    """How many units train together: --concurrent_units, clipped to the units left, 1 for full DreamBooth."""
+    if args.concurrent_units == 1:
+        return 1
+    if not args.uses_lora:
+        logger.info("--concurrent_units %d: full DreamBooth units train one after another (each finetunes the whole UNet)",
+                    args.concurrent_units)
+        return 1
+    if args.concurrent_units > n_todo:
+        logger.info("--concurrent_units %d is more than the %d unit(s) left to train: training %d together",
+                    args.concurrent_units, n_todo, n_todo)
+    return max(1, min(args.concurrent_units, n_todo))
+
+
 def train_adapters(
     args: AdapterArguments,
     data_args=None,
@@ -194,18 +209,40 @@ def train_adapters(
         pipe = pipe or load_base(args.base)
         trainer = UnitTrainer(args, accelerator, pipe)
         class_caches: dict[int, tuple] = {}
-        for unit in todo:
-            class_cache = None
-            if args.with_prior_preservation:
-                if unit.group not in class_caches:
-                    cmean, cstd = trainer.encode_images(_load_class_images(output, unit.group))
-                    class_caches[unit.group] = (cmean, cstd, trainer.encode_prompt(unit.class_prompt))
-                class_cache = class_caches[unit.group]
+
+        def class_cache(unit):
+            if not args.with_prior_preservation:
+                return None
+            if unit.group not in class_caches:
+                cmean, cstd = trainer.encode_images(_load_class_images(output, unit.group))
+                class_caches[unit.group] = (cmean, cstd, trainer.encode_prompt(unit.class_prompt))
+            return class_caches[unit.group]
+
+        def finish(unit, result):
             unit_dir = output / "units" / unit.name
-            result = trainer.train_unit(unit, load_unit_images(train, unit), unit_dir, fp, class_cache)
             rec = unit_record(unit, args, result, cluster_sizes[unit.name])
             finish_unit(trainer, unit, rec, unit_dir, unit_card(rec, args.base, info), result["losses"])
             logger.info("unit %s: %d images, %d steps, final loss %.4f", unit.name, unit.n_images, args.max_train_steps, rec["final_loss"])
+
+        together = _concurrency(args, len(todo))
+        if together == 1:
+            for unit in todo:
+                finish(unit, trainer.train_unit(unit, load_unit_images(train, unit), output / "units" / unit.name, fp, class_cache(unit)))
+        else:
+            failed = []
+            for start in range(0, len(todo), together):
+                chunk = todo[start : start + together]
+                jobs = [(u, load_unit_images(train, u), output / "units" / u.name, class_cache(u)) for u in chunk]
+                results = train_concurrently(trainer, jobs, fp)
+                for unit in chunk:
+                    result = results[unit.name]
+                    if "error" in result:
+                        failed.append(result["error"])
+                        continue
+                    load_unit_weights(trainer, result.pop("weights"))
+                    finish(unit, result)
+            if failed:
+                raise HfFairError(f"{len(failed)} unit(s) stopped (the others finished): " + " | ".join(failed))
     accelerator.wait_for_everyone()
 
     records = [read_done(output / "units" / u.name) for u in units]
