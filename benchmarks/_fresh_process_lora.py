@@ -18,8 +18,9 @@ model card), so its cost is a lower bound on the real script's.
     python benchmarks/_fresh_process_lora.py --base hf_fair/assets/tiny-sd --instance_dir DIR \
         --prompt "a green handwritten digit, small" --output_dir OUT [--steps 50]
 
-Prints one JSON line: seconds spent importing, loading the base, training and saving, and the
-mean loss of the last 20 steps.
+Prints one JSON line: seconds spent importing, loading the base, training (of which VAE encode,
+text encode and UNet step) and saving, peak memory (RSS; CUDA allocated on a GPU) and the mean
+loss of the last 20 steps. Runs on CUDA when there is one.
 """
 
 import time
@@ -28,6 +29,7 @@ T0 = time.perf_counter()
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+import resource  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -85,8 +87,9 @@ def main() -> None:
     a = ap.parse_args()
 
     torch.manual_seed(a.seed)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     pipe = StableDiffusionPipeline.from_pretrained(a.base, local_files_only=True, safety_checker=None,
-                                                   requires_safety_checker=False)
+                                                   requires_safety_checker=False).to(device)
     vae, text_encoder, tokenizer, unet = pipe.vae, pipe.text_encoder, pipe.tokenizer, pipe.unet
     noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
     vae.requires_grad_(False)
@@ -103,13 +106,27 @@ def main() -> None:
 
     unet.train()
     step, losses = 0, []
+    phases = {"vae_s": 0.0, "text_s": 0.0, "unet_s": 0.0}
+
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
     while step < a.steps:
         for batch in loader:
+            sync()
+            t0 = time.perf_counter()
             with torch.no_grad():  # recomputed every step: no latent or text-embedding cache
-                latents = vae.encode(batch["pixel_values"]).latent_dist.sample() * vae.config.scaling_factor
-                states = text_encoder(batch["input_ids"])[0]
+                latents = vae.encode(batch["pixel_values"].to(device)).latent_dist.sample() * vae.config.scaling_factor
+                sync()
+                t1 = time.perf_counter()
+                states = text_encoder(batch["input_ids"].to(device))[0]
+                sync()
+            t2 = time.perf_counter()
+            phases["vae_s"] += t1 - t0
+            phases["text_s"] += t2 - t1
             noise = torch.randn_like(latents)
-            t = torch.randint(0, noise_scheduler.config.num_train_timesteps, (len(latents),)).long()
+            t = torch.randint(0, noise_scheduler.config.num_train_timesteps, (len(latents),), device=device).long()
             noisy = noise_scheduler.add_noise(latents, noise, t)
             target = noise if noise_scheduler.config.prediction_type == "epsilon" else noise_scheduler.get_velocity(latents, noise, t)
             pred = unet(noisy, t, states, return_dict=False)[0]
@@ -119,6 +136,7 @@ def main() -> None:
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             losses.append(float(loss.detach()))
+            phases["unet_s"] += time.perf_counter() - t2
             step += 1
             if step >= a.steps:
                 break
@@ -133,6 +151,9 @@ def main() -> None:
         "load_s": round(t_loaded - T_IMPORTED, 3),
         "train_s": round(t_trained - t_loaded, 3),
         "save_s": round(t_saved - t_trained, 3),
+        **{k: round(v, 3) for k, v in phases.items()},
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_cuda_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1) if device.type == "cuda" else None,
         "steps": step,
         "images": len(data),
         "final_loss": float(np.mean(losses[-20:])),

@@ -7,6 +7,7 @@ the library. User mistakes print one ``error:`` line and exit with status 2.
 from __future__ import annotations
 
 import logging
+import os
 import shlex
 import sys
 from dataclasses import dataclass, field
@@ -210,7 +211,14 @@ def configure_logging(level: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _dispatch(list(sys.argv[1:] if argv is None else argv))
+    except BrokenPipeError:  # `hf-fair --help | head`: the reader went away; no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # as the Python docs advise for SIGPIPE
+        return 141
+
+
+def _dispatch(argv: list[str]) -> int:
     try:
         level, argv = _pop_log_level(argv)
     except HfFairError as e:

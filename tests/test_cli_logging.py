@@ -44,3 +44,10 @@ def test_unreadable_image_is_counted_with_skip_bad_images(tmp_path):
     r = _cli("data", "describe", "utkface", "--data-dir", str(root), "--skip-bad-images", "true", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "skipped 2 files: " in r.stderr and "25_0_1_20170110000000001.jpg.chip.jpg — unreadable (UnidentifiedImageError)" in r.stderr
+
+
+def test_help_into_a_closed_pipe_has_no_traceback():
+    """`hf-fair --help | head -1`: the reader closes the pipe early; no BrokenPipeError traceback."""
+    done = subprocess.run(f"'{sys.executable}' -m hf_fair.cli --help | head -1", shell=True, capture_output=True, text=True)
+    assert done.stdout.startswith("usage: hf-fair")
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr
