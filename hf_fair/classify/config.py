@@ -7,6 +7,7 @@ from typing import ClassVar
 
 from hf_fair.classify.data import AUGMENTATIONS
 from hf_fair.classify.objectives import OBJECTIVES as _REGISTRY
+from hf_fair.errors import HfFairError
 
 OBJECTIVES = _REGISTRY  # the live registry (name -> class): `in` and list() give the names
 STAGES = ("train", "pretrain", "finetune")
@@ -56,10 +57,10 @@ class ClassifierArguments:
         checks = {"augment": AUGMENTATIONS, "stage": STAGES, "objective": OBJECTIVES, "finetune_scope": SCOPES, "selection": SELECTIONS, "optimizer": ("sgd", "adamw")}
         for name, allowed in checks.items():
             if getattr(self, name) not in allowed:
-                raise ValueError(f"--{name} '{getattr(self, name)}' is not one of {list(allowed)}")
+                raise HfFairError(f"--{name} '{getattr(self, name)}' is not one of {list(allowed)}")
         if self.mixed_precision not in ("auto", "no", "fp16", "bf16"):
-            raise ValueError(f"--mixed_precision '{self.mixed_precision}' is not one of auto, no, fp16, bf16")
+            raise HfFairError(f"--mixed_precision '{self.mixed_precision}' is not one of auto, no, fp16, bf16")
         if self.stage == "finetune" and not self.init:
-            raise ValueError("--stage finetune needs --init <checkpoint folder>")
+            raise HfFairError("--stage finetune needs --init <checkpoint folder>")
         if self.epochs < 1:
-            raise ValueError("--epochs must be >= 1")
+            raise HfFairError("--epochs must be >= 1")

@@ -15,6 +15,8 @@ from timm.data import resolve_model_data_config
 from torch.utils.data import DataLoader, WeightedRandomSampler
 from torchvision.transforms import InterpolationMode, v2
 
+from hf_fair.errors import HfFairError
+
 AUGMENTATIONS = ("crop", "shift", "none")
 CACHE_BYTES = 1 << 30  # prepared uint8 tensors kept per split up to 1 GiB
 
@@ -42,7 +44,7 @@ def build_transforms(model: torch.nn.Module, image_size: int, augment: str = "cr
     0.75-1), ``shift`` (random translation by up to ``shift_px`` pixels, edges repeated) or
     ``none``. Colour is never jittered: it is the spurious attribute of some benchmarks."""
     if augment not in AUGMENTATIONS:
-        raise ValueError(f"--augment '{augment}' is not one of {list(AUGMENTATIONS)}")
+        raise HfFairError(f"--augment '{augment}' is not one of {list(AUGMENTATIONS)}")
     cfg = resolve_model_data_config(model)
     aug = []
     if augment == "crop":

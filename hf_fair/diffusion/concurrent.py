@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from hf_fair.diffusion.adapters import CHECKPOINT, TRAIN_ADAPTER, UnitTrainer
 from hf_fair.diffusion.units import Unit
+from hf_fair.errors import HfFairError
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +95,7 @@ def _start(trainer: UnitTrainer, unit: Unit, images, unit_dir: Path, fingerprint
         state = ckpt["trainable"]
         missing = set(state) ^ set(trainer.trainable_state())
         if missing:
-            raise ValueError(f"checkpoint '{unit_dir / CHECKPOINT}' does not match this UNet's LoRA layers ({sorted(missing)[:3]})")
+            raise HfFairError(f"checkpoint '{unit_dir / CHECKPOINT}' does not match this UNet's LoRA layers ({sorted(missing)[:3]})")
     weights = {n: v.to(trainer.device, torch.float32).clone().requires_grad_(True) for n, v in state.items()}
     optimizer = torch.optim.AdamW(list(weights.values()), lr=args.lr, weight_decay=args.adam_weight_decay)
     gen = torch.Generator().manual_seed(unit.seed)

@@ -59,17 +59,17 @@ class PretrainConfig:
 
     def __post_init__(self):
         if self.preset not in ("shipped", "test"):
-            raise ValueError(f"--preset must be 'shipped' or 'test', not '{self.preset}'")
+            raise HfFairError(f"--preset must be 'shipped' or 'test', not '{self.preset}'")
         for name in ("vae_steps", "unet_steps"):
             if getattr(self, name) < 0:
-                raise ValueError(f"--{name} must be >= 0")
+                raise HfFairError(f"--{name} must be >= 0")
         if self.batch_size < 1:
-            raise ValueError("--batch_size must be >= 1")
+            raise HfFairError("--batch_size must be >= 1")
         from hf_fair.diffusion.corpus import STYLES
 
         unknown = [x for x in self.styles if x not in STYLES] or ([] if self.styles else ["(none)"])
         if unknown:
-            raise ValueError(f"--corpus_styles {unknown} not among {list(STYLES)}")
+            raise HfFairError(f"--corpus_styles {unknown} not among {list(STYLES)}")
 
     @property
     def styles(self) -> tuple[str, ...]:

@@ -30,13 +30,13 @@ class SampleArguments:
 
     def __post_init__(self):
         if self.num_images is not None and self.num_images < 1:
-            raise ValueError(f"--num-images must be >= 1, not {self.num_images}")
+            raise HfFairError(f"--num-images must be >= 1, not {self.num_images}")
         if self.num_inference_steps is not None and self.num_inference_steps < 1:
-            raise ValueError(f"--num-inference-steps must be >= 1, not {self.num_inference_steps}")
+            raise HfFairError(f"--num-inference-steps must be >= 1, not {self.num_inference_steps}")
         if self.upscale is not None and self.upscale < 1:
-            raise ValueError(f"--upscale must be >= 1, not {self.upscale}")
+            raise HfFairError(f"--upscale must be >= 1, not {self.upscale}")
         if self.batch_size is not None and self.batch_size < 1:
-            raise ValueError(f"--batch-size must be >= 1, not {self.batch_size}")
+            raise HfFairError(f"--batch-size must be >= 1, not {self.batch_size}")
 
 
 def sample_images(pipe, prompt: str, num_images: int, seed: int, num_inference_steps: int = 20,
