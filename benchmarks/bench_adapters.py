@@ -45,11 +45,11 @@ def child_ours(a) -> None:
     t0 = time.perf_counter()
     import torch
 
-    import hf_fair.diffusion.train_adapters as ta
+    import hf_fair.adapters.train as ta
     from hf_fair.cluster import ClusterArguments
     from hf_fair.data import DataArguments
-    from hf_fair.diffusion.adapters import UnitTrainer
-    from hf_fair.diffusion.adapters_config import AdapterArguments
+    from hf_fair.adapters.trainer import UnitTrainer
+    from hf_fair.adapters.config import AdapterArguments
 
     t_imported = time.perf_counter()
     phases = {"base_s": 0.0, "units_s": [], "encode_s": 0.0}
@@ -116,8 +116,8 @@ def plan(a, root: Path) -> list[dict]:
 
     from hf_fair.cluster import ClusterArguments, cluster_groups
     from hf_fair.data import DataArguments, load_group_dataset, spec_of
-    from hf_fair.diffusion.adapters_config import AdapterArguments
-    from hf_fair.diffusion.units import plan_units
+    from hf_fair.adapters.config import AdapterArguments
+    from hf_fair.adapters.units import plan_units
 
     args = AdapterArguments(method="lora", unit="cluster", seed=a.seed)
     dsd, _ = load_group_dataset(DataArguments(dataset="colored-digits", severity=a.severity))

@@ -33,15 +33,15 @@ import torch
 def train_quick_adapters(folder: Path, steps: int, k: int, severity: float) -> None:
     from hf_fair.cluster import ClusterArguments
     from hf_fair.data import DataArguments
-    from hf_fair.diffusion.adapters_config import AdapterArguments
-    from hf_fair.diffusion.train_adapters import train_adapters
+    from hf_fair.adapters.config import AdapterArguments
+    from hf_fair.adapters.train import train_adapters
 
     train_adapters(AdapterArguments(output_dir=str(folder), method="dreambooth_lora", unit="cluster", max_train_steps=steps),
                    DataArguments(dataset="colored-digits", severity=severity), ClusterArguments(k=str(k)))
 
 
 def run_ours(pipe, switcher, units, per_unit, a) -> tuple[float, float]:
-    from hf_fair.diffusion.generate import sample
+    from hf_fair.generate.core import sample
 
     switch = 0.0
     t0 = time.perf_counter()
@@ -68,8 +68,8 @@ def main() -> None:
     import diffusers
 
     from hf_fair.data import DataArguments, load_group_dataset, spec_of
-    from hf_fair.diffusion.generate import load_pipeline
-    from hf_fair.diffusion.sources import UnitSwitcher, adapter_units
+    from hf_fair.generate.core import load_pipeline
+    from hf_fair.generate.sources import UnitSwitcher, adapter_units
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--num-images", type=int, default=256)
@@ -111,7 +111,7 @@ def main() -> None:
             print(f"adapters: trained for this run ({a.train_steps} steps/unit, {trained:.1f} s, untimed)")
 
         # warm-up: one small call each (ours through a switch)
-        from hf_fair.diffusion.generate import sample
+        from hf_fair.generate.core import sample
 
         switcher.activate(units[0])
         sample(ours_pipe, [units[0].prompt] * 4, list(range(4)), 2, 7.5, None, a.batch_size)

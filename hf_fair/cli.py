@@ -81,19 +81,19 @@ def cmd_base_sample(argv: list[str]) -> int:
 
 
 def cmd_base_pretrain(argv: list[str]) -> int:
-    from hf_fair.diffusion.pretrain import main as pretrain_main
+    from hf_fair.diffusion.embedded.pretrain import main as pretrain_main
 
     return pretrain_main(argv)
 
 
 def cmd_base_reference(argv: list[str]) -> int:
-    from hf_fair.diffusion.reference import main as reference_main
+    from hf_fair.diffusion.embedded.reference import main as reference_main
 
     return reference_main(argv)
 
 
 def cmd_base_adherence(argv: list[str]) -> int:
-    from hf_fair.diffusion.adherence import main as adherence_main
+    from hf_fair.diffusion.embedded.adherence import main as adherence_main
 
     return adherence_main(argv)
 
@@ -117,13 +117,13 @@ def cmd_cluster(argv: list[str]) -> int:
 
 
 def cmd_adapters_train(argv: list[str]) -> int:
-    from hf_fair.diffusion.adapters_cli import main as adapters_main
+    from hf_fair.adapters.cli import main as adapters_main
 
     return adapters_main(argv)
 
 
 def cmd_generate(argv: list[str]) -> int:
-    from hf_fair.diffusion.generate_cli import main as generate_main
+    from hf_fair.generate.cli import main as generate_main
 
     return generate_main(argv)
 

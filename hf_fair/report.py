@@ -81,7 +81,7 @@ def paper_claims(doc: dict, method: str = "dreambooth_cluster") -> list[dict]:
             add(f"{method} > {vanilla}", me > wga[vanilla], f"{pct(me)} vs {pct(wga[vanilla])}")
         if "erm" in wga:
             add(f"{method} >= erm + 30", me >= wga["erm"] + 0.30, f"{pct(me)} vs {pct(wga['erm'])} + 30")
-        from hf_fair.diffusion.sources import SOURCES
+        from hf_fair.generate.sources import SOURCES
 
         synthetic = {k: v for k, v in wga.items() if not k.startswith("synthetic:") and k.split("+")[0] in SOURCES}
         if synthetic and "oracle" in wga:

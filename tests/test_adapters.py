@@ -21,12 +21,12 @@ from safetensors.torch import load_file
 from hf_fair.cli import main
 from hf_fair.data import DataArguments, load_group_dataset, spec_of
 from hf_fair.data.spec_io import attach_spec
-from hf_fair.diffusion import adapters as adapters_mod
-from hf_fair.diffusion.adapters_config import AdapterArguments
-from hf_fair.diffusion.manifest import read_manifest
-from hf_fair.diffusion.tokenizer import RARE_TOKENS
-from hf_fair.diffusion.train_adapters import prepare_output, train_adapters
-from hf_fair.diffusion.units import plan_units
+from hf_fair.adapters import trainer as adapters_mod
+from hf_fair.adapters.config import AdapterArguments
+from hf_fair.adapters.manifest import read_manifest
+from hf_fair.diffusion.embedded.tokenizer import RARE_TOKENS
+from hf_fair.adapters.train import prepare_output, train_adapters
+from hf_fair.adapters.units import plan_units
 from hf_fair.errors import HfFairError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -399,7 +399,7 @@ def test_push_failure_keeps_local_adapters(lora_run, small_path):
 def test_published_adapters_load_offline_from_the_cache(lora_run, small, tmp_path, monkeypatch):
     from fixtures import populate_hub_cache
 
-    from hf_fair.diffusion.sources import adapter_units, resolve_adapters
+    from hf_fair.generate.sources import adapter_units, resolve_adapters
 
     snapshot = populate_hub_cache(lora_run, tmp_path / "hub", "me/digit-loras", "0123456789abcdef0123456789abcdef01234567", monkeypatch)
     folder = resolve_adapters("me/digit-loras")
@@ -415,7 +415,7 @@ def test_published_adapters_load_offline_from_the_cache(lora_run, small, tmp_pat
 # ------------------------------------------------------------------ two processes
 WRAPPER = """
 import os, runpy, sys
-from hf_fair.diffusion import adapters
+from hf_fair.adapters import trainer as adapters
 
 real = adapters.UnitTrainer.train_unit
 

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from hf_fair.diffusion.corpus import COLOR_NAMES, COLORS, corpus_dataset, prompt, render_batch
-from hf_fair.diffusion.tokenizer import DIGIT_WORDS
+from hf_fair.diffusion.embedded.corpus import COLOR_NAMES, COLORS, corpus_dataset, prompt, render_batch
+from hf_fair.diffusion.embedded.tokenizer import DIGIT_WORDS
 
 
 def test_render_batch_is_deterministic_and_well_formed():

@@ -8,7 +8,7 @@ import torch
 from diffusers import StableDiffusionPipeline
 
 from hf_fair.diffusion import EMBEDDED_PATH, load_base, resolve_base
-from hf_fair.diffusion.tiny_base import TEST_CONFIG, assemble_pipeline, build_components, save_pipeline
+from hf_fair.diffusion.embedded.tiny_base import TEST_CONFIG, assemble_pipeline, build_components, save_pipeline
 from hf_fair.errors import HfFairError
 
 

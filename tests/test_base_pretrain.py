@@ -6,7 +6,7 @@ import pytest
 import torch
 from diffusers import StableDiffusionPipeline
 
-from hf_fair.diffusion.pretrain import PretrainConfig, pretrain
+from hf_fair.diffusion.embedded.pretrain import PretrainArguments, pretrain
 from hf_fair.errors import HfFairError
 
 THREADS_AT_IMPORT = torch.get_num_threads()
@@ -15,7 +15,7 @@ THREADS_AT_IMPORT = torch.get_num_threads()
 @pytest.fixture(scope="module")
 def short_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("pretrain") / "tiny-sd"
-    cfg = PretrainConfig(output_dir=str(out), preset="test", vae_steps=60, unet_steps=80, batch_size=16,
+    cfg = PretrainArguments(output_dir=str(out), preset="test", vae_steps=60, unet_steps=80, batch_size=16,
                          log_every=10, checkpoint_every=1000, warmup_steps=10, vae_lr=2e-3, unet_lr=2e-3,
                          num_threads=1)
     return cfg, pretrain(cfg, command="pytest")
@@ -51,12 +51,12 @@ def test_finished_output_is_not_overwritten(short_run):
     with pytest.raises(HfFairError, match="--overwrite"):
         pretrain(cfg)
     with pytest.raises(ValueError, match="preset"):
-        PretrainConfig(output_dir="x", preset="huge")
+        PretrainArguments(output_dir="x", preset="huge")
 
 
 def test_continue_from_a_finished_pipeline(short_run, tmp_path):
     cfg, result = short_run
-    more = PretrainConfig(output_dir=str(tmp_path / "more"), preset="test", init_from=str(result.folder), unet_steps=10,
+    more = PretrainArguments(output_dir=str(tmp_path / "more"), preset="test", init_from=str(result.folder), unet_steps=10,
                           batch_size=8, log_every=5, warmup_steps=2, num_threads=1)
     res = pretrain(more, command="pytest continue")
     assert res.vae_losses == [] and len(res.unet_losses) == 2

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from hf_fair.diffusion.corpus import render_batch
-from hf_fair.diffusion.reference import REFERENCE_SEED_OFFSET, load_reference
+from hf_fair.diffusion.embedded.corpus import render_batch
+from hf_fair.diffusion.embedded.reference import REFERENCE_SEED_OFFSET, load_reference
 from hf_fair.errors import HfFairError
 
 
@@ -24,7 +24,7 @@ def test_missing_reference_is_a_clear_error(tmp_path):
 
 def test_adherence_on_a_few_prompts():
     from hf_fair.diffusion import load_base
-    from hf_fair.diffusion.adherence import measure_adherence
+    from hf_fair.diffusion.embedded.adherence import measure_adherence
 
     res = measure_adherence(load_base("embedded"), load_reference(), colors=("red", "green"), digits=[1, 7],
                             per_prompt=2, num_inference_steps=10)

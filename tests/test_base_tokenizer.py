@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from transformers import AutoTokenizer, CLIPTokenizer
 
-from hf_fair.diffusion.corpus import COLOR_NAMES, render_batch
-from hf_fair.diffusion.tokenizer import CAPTION_WORDS, RARE_TOKENS, VOCAB_WORDS, build_tokenizer, save_tokenizer
+from hf_fair.diffusion.embedded.corpus import COLOR_NAMES, render_batch
+from hf_fair.diffusion.embedded.tokenizer import CAPTION_WORDS, RARE_TOKENS, VOCAB_WORDS, build_tokenizer, save_tokenizer
 
 
 @pytest.fixture(scope="module")

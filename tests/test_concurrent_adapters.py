@@ -20,10 +20,10 @@ import torch
 from safetensors.torch import load_file
 
 from hf_fair.cli import main
-from hf_fair.diffusion import adapters as adapters_mod
-from hf_fair.diffusion.adapters_config import AdapterArguments
-from hf_fair.diffusion.manifest import read_manifest
-from hf_fair.diffusion.train_adapters import train_adapters
+from hf_fair.adapters import trainer as adapters_mod
+from hf_fair.adapters.config import AdapterArguments
+from hf_fair.adapters.manifest import read_manifest
+from hf_fair.adapters.train import train_adapters
 from hf_fair.errors import HfFairError
 from test_adapters import small_biased
 

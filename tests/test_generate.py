@@ -18,14 +18,14 @@ from PIL import Image
 from hf_fair.cli import main
 from hf_fair.data import DataArguments, load_group_dataset, spec_of
 from hf_fair.data.spec_io import attach_spec
-from hf_fair.diffusion import generate as gen_mod
-from hf_fair.diffusion.adapters_config import AdapterArguments
-from hf_fair.diffusion.fidelity import frechet_distance, resolve_encoder
-from hf_fair.diffusion.generate import generate_dataset
-from hf_fair.diffusion.generate_config import GenerateArguments, fingerprint
-from hf_fair.diffusion.plan import DrawUnit, assign, image_seed, make_shards, split_quota
-from hf_fair.diffusion.quality import blank_mask, check_images
-from hf_fair.diffusion.train_adapters import train_adapters
+from hf_fair.generate import core as gen_mod
+from hf_fair.adapters.config import AdapterArguments
+from hf_fair.generate.fidelity import frechet_distance, resolve_encoder
+from hf_fair.generate.core import generate_dataset
+from hf_fair.generate.config import GenerateArguments, fingerprint
+from hf_fair.generate.plan import DrawUnit, assign, image_seed, make_shards, split_quota
+from hf_fair.generate.quality import blank_mask, check_images
+from hf_fair.adapters.train import train_adapters
 from hf_fair.errors import HfFairError
 
 COLUMNS = ["image", "label", "attribute", "group", "cluster", "source", "prompt", "seed", "adapter", "slot"]
@@ -233,7 +233,7 @@ def test_same_request_same_images(vanilla_run, small, tmp_path):
 
 # ------------------------------------------------------------------ adapters
 def test_lora_source(lora_adapters, small, tmp_path):
-    from hf_fair.diffusion.manifest import read_manifest
+    from hf_fair.adapters.manifest import read_manifest
 
     manifest = read_manifest(lora_adapters)
     result = run(tmp_path / "lora", small, source="lora", adapters=str(lora_adapters), images_per_group=4)
@@ -273,7 +273,7 @@ def test_adapters_from_the_hub_cache_offline(lora_adapters, small, tmp_path, mon
 
 def test_unit_switcher_restores_the_base(lora_adapters, db_cluster_adapters, small):
     from hf_fair.diffusion.base import load_base
-    from hf_fair.diffusion.sources import UnitSwitcher, adapter_units
+    from hf_fair.generate.sources import UnitSwitcher, adapter_units
 
     pipe = load_base("embedded")
     pipe.set_progress_bar_config(disable=True)
@@ -291,7 +291,7 @@ def test_unit_switcher_restores_the_base(lora_adapters, db_cluster_adapters, sma
 
 
 def test_dreambooth_cluster_splits_quota_by_cluster_size(db_cluster_adapters, small, tmp_path):
-    from hf_fair.diffusion.manifest import read_manifest
+    from hf_fair.adapters.manifest import read_manifest
 
     manifest = read_manifest(db_cluster_adapters)
     result = run(tmp_path / "dbc", small, source="dreambooth_cluster", adapters=str(db_cluster_adapters), images_per_group=6)
@@ -589,7 +589,7 @@ def db_captioned_adapters(small, tmp_path_factory):
 
 
 def test_captioned_units_draw_caption_values_in_class_proportions(db_captioned_adapters, small, tmp_path):
-    from hf_fair.diffusion.manifest import read_manifest
+    from hf_fair.adapters.manifest import read_manifest
 
     manifest = read_manifest(db_captioned_adapters)
     train = small["train"]

@@ -261,7 +261,7 @@ def test_fingerprint_leaves_out_only_the_marked_fields(tmp_path):
 
     from hf_fair import runfolder
     from hf_fair.classify.config import ClassifierArguments
-    from hf_fair.diffusion.generate_config import GenerateArguments
+    from hf_fair.generate.config import GenerateArguments
 
     a = ClassifierArguments(output_dir=str(tmp_path / "a"))
     assert runfolder.fingerprint(a) == runfolder.fingerprint(replace(a, output_dir="b", num_workers=4, eval_batch_size=7))

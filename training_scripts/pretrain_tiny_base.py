@@ -3,7 +3,7 @@
     accelerate launch training_scripts/pretrain_tiny_base.py --output_dir out/tiny-sd
     accelerate launch --cpu --num_processes 2 training_scripts/pretrain_tiny_base.py config.yaml
 
-Same flags as ``hf-fair base pretrain`` (the fields of ``hf_fair.diffusion.pretrain.PretrainConfig``,
+Same flags as ``hf-fair base pretrain`` (the fields of ``hf_fair.diffusion.embedded.pretrain.PretrainArguments``,
 as flags or a YAML file). Re-running the same command resumes an interrupted run.
 """
 

@@ -30,11 +30,11 @@ import yaml
 from hf_fair.classify.config import OBJECTIVES, SCOPES, ClassifierArguments
 from hf_fair.cluster import ClusterArguments
 from hf_fair.data import DataArguments
-from hf_fair.diffusion.adapters_config import AdapterArguments
-from hf_fair.diffusion.generate_config import GenerateArguments
+from hf_fair.adapters.config import AdapterArguments
+from hf_fair.generate.config import GenerateArguments
 from hf_fair.errors import HfFairError
 
-from hf_fair.diffusion.sources import CAPTIONED, SOURCE_TABLE, SOURCES
+from hf_fair.generate.sources import CAPTIONED, SOURCE_TABLE, SOURCES
 
 # (method, unit) of the adapters the runner trains for each finetuned source
 SOURCE_ADAPTERS = {s.name: s.trains for s in SOURCE_TABLE.values() if s.trains}
@@ -89,7 +89,7 @@ def parse_method(key: str) -> Method:
 
 
 @dataclass
-class RunConfig:
+class RunArguments:
     dataset: str = "colored-digits"
     severities: list[float] = field(default_factory=lambda: [0.99])
     seeds: list[int] = field(default_factory=lambda: [0])
@@ -184,10 +184,10 @@ class RunConfig:
         return d
 
 
-TOP_LEVEL = {f.name for f in fields(RunConfig) if f.name != "sections"}
+TOP_LEVEL = {f.name for f in fields(RunArguments) if f.name != "sections"}
 
 
-def config_from_dict(data: dict, where: str = "the run config") -> RunConfig:
+def config_from_dict(data: dict, where: str = "the run config") -> RunArguments:
     if not isinstance(data, dict):
         raise HfFairError(f"{where} must be a mapping of option: value")
     top = {k: v for k, v in data.items() if k in TOP_LEVEL}
@@ -198,7 +198,7 @@ def config_from_dict(data: dict, where: str = "the run config") -> RunConfig:
     for key in ("severities", "seeds", "methods"):
         if key in top and not isinstance(top[key], list):
             top[key] = [top[key]]
-    return RunConfig(**top, sections=sections)
+    return RunArguments(**top, sections=sections)
 
 
 def apply_settings(data: dict, settings: list[str]) -> dict:
@@ -225,7 +225,7 @@ def apply_settings(data: dict, settings: list[str]) -> dict:
     return data
 
 
-def load_run_config(path: str | Path, overrides: dict | None = None, settings: list[str] | None = None) -> RunConfig:
+def load_run_config(path: str | Path, overrides: dict | None = None, settings: list[str] | None = None) -> RunArguments:
     path = Path(path)
     if not path.is_file():
         raise HfFairError(f"run config '{path}' does not exist")

@@ -17,7 +17,7 @@ def method_family(method: str) -> str:
         return "oracle"
     if method.startswith("synthetic:"):
         return "synthetic-only"
-    from hf_fair.diffusion.sources import SOURCES
+    from hf_fair.generate.sources import SOURCES
 
     if method.split("+")[0] in SOURCES:
         return "synthetic"

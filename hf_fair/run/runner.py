@@ -35,7 +35,7 @@ from hf_fair.data import attach_spec, load_group_dataset, spec_of
 from hf_fair.errors import HfFairError
 from hf_fair.io_utils import write_json
 from hf_fair.report import method_results, results_document, write_results
-from hf_fair.run.config import SOURCE_ADAPTERS, RunConfig
+from hf_fair.run.config import SOURCE_ADAPTERS, RunArguments
 from hf_fair.run.preflight import check_offline
 
 logger = logging.getLogger("hf_fair.run")
@@ -46,7 +46,7 @@ def stage_key(*parts) -> str:
 
 
 class Runner:
-    def __init__(self, cfg: RunConfig, log=print):
+    def __init__(self, cfg: RunArguments, log=print):
         self.cfg = cfg
         self.out = Path(cfg.output_dir)
         self.log = log
@@ -184,7 +184,7 @@ class Runner:
         cluster_to_folder(dsd, self.cfg.cluster_args(), data_args, folder)
 
     def _adapters(self, source: str, dsd, data_args, data_key: str, sev: Path) -> tuple[Path, str]:
-        from hf_fair.diffusion.train_adapters import train_adapters
+        from hf_fair.adapters.train import train_adapters
 
         args = self.cfg.adapter_args(source, output_dir=None)
         cluster_args = self.cfg.cluster_args() if SOURCE_ADAPTERS[source][1] == "cluster" else None
@@ -196,7 +196,7 @@ class Runner:
         return folder, key
 
     def _generate(self, source: str, dsd, data_args, data_key: str, adapters_dir, adapters_key, sev: Path) -> Path:
-        from hf_fair.diffusion.generate import RESULT, generate_dataset
+        from hf_fair.generate.core import RESULT, generate_dataset
 
         args = self.cfg.generate_args(source, str(adapters_dir) if adapters_dir else None, output_dir=None)
         key = stage_key(data_key, adapters_key, args)
@@ -244,7 +244,7 @@ def _seconds_computed(previous: Path, seconds: dict) -> dict:
 ERROR_LOG = "error.log"
 
 
-def run(cfg: RunConfig, log=print) -> dict:
+def run(cfg: RunArguments, log=print) -> dict:
     """Run every stage. A bad input ends in an HfFairError naming it; any other exception ends in
     one HfFairError naming the stage and the log file that holds the full traceback."""
     if not cfg.output_dir:

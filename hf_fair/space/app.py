@@ -37,8 +37,8 @@ from PIL import Image, UnidentifiedImageError  # noqa: E402
 
 from hf_fair.data import DATASET_NAMES, group_counts, load_group_dataset, spec_of  # noqa: E402
 from hf_fair.diffusion.grid import make_grid  # noqa: E402
-from hf_fair.diffusion.sources import SOURCE_TABLE, SOURCES  # noqa: E402
-from hf_fair.diffusion.manifest import spec_of_manifest  # noqa: E402
+from hf_fair.generate.sources import SOURCE_TABLE, SOURCES  # noqa: E402
+from hf_fair.adapters.manifest import spec_of_manifest  # noqa: E402
 from hf_fair.errors import HfFairError  # noqa: E402
 from hf_fair.run.folder import adapters_folders, classifier_folders, read_results, severity_dirs  # noqa: E402
 
@@ -190,8 +190,8 @@ def run_adapters(run: Path) -> list[tuple[str, str]]:
 
 def adapters_source_of(folder: str) -> str | None:
     """Which generator source an adapters folder serves (from its manifest), or None."""
-    from hf_fair.diffusion.manifest import read_manifest
-    from hf_fair.diffusion.sources import source_of_manifest
+    from hf_fair.adapters.manifest import read_manifest
+    from hf_fair.generate.sources import source_of_manifest
 
     try:
         m = read_manifest(folder)
@@ -317,7 +317,7 @@ class Generator:
 
     def ensure(self, base: str, progress=None):
         from hf_fair.diffusion.base import load_base
-        from hf_fair.diffusion.sources import UnitSwitcher
+        from hf_fair.generate.sources import UnitSwitcher
 
         if self.base_name != base:
             if progress is not None:
@@ -343,7 +343,7 @@ def warm_up(base: str) -> None:
 
 def source_units(source: str, adapters: str | None, dataset: str = OFFLINE_DATASET):
     """(units by group, spec, base name, adapters folder) for a source."""
-    from hf_fair.diffusion.sources import adapter_units, resolve_adapters, vanilla_units
+    from hf_fair.generate.sources import adapter_units, resolve_adapters, vanilla_units
 
     if source not in SOURCES:
         raise HfFairError(f"unknown source '{source}'; pick one of {list(SOURCES)}")
@@ -359,7 +359,7 @@ def source_units(source: str, adapters: str | None, dataset: str = OFFLINE_DATAS
         raise HfFairError(f"source '{source}' needs adapters: pick a folder of the run, or type a folder or a Hub repo id "
                           "(train them with `hf-fair adapters train`)")
     folder = resolve_adapters(adapters)
-    from hf_fair.diffusion.manifest import read_manifest
+    from hf_fair.adapters.manifest import read_manifest
 
     manifest = read_manifest(folder)
     spec = spec_of_manifest(manifest)
@@ -394,7 +394,7 @@ def pick_adapters(choice, source):
 
 @guarded(3)
 def generate(source, adapters, group, unit_choice, seed, n_images, steps, guidance, progress=gr.Progress()):
-    from hf_fair.diffusion.generate import sample
+    from hf_fair.generate.core import sample
 
     progress(0.0, desc="reading the source")
     units, spec, base, _ = source_units(source, adapters)

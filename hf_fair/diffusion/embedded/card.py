@@ -23,14 +23,14 @@ image = pipe("a red digit 7", num_inference_steps=20).images[0]   # 32x32 RGB
 
 ## How it was made
 
-* **Data**: a generic corpus rendered on the fly (`hf_fair.diffusion.corpus`): digits 0-9 typeset
+* **Data**: a generic corpus rendered on the fly (`hf_fair.diffusion.embedded.corpus`): digits 0-9 typeset
   with Pillow's bundled font (`ImageFont.load_default(size=...)`) at font sizes 16-28, stroke
   widths 0-2, rotations within +-20 degrees, random positions, 2x supersampled, in nine colours
   (red, orange, yellow, green, cyan, blue, purple, magenta, white; hue/saturation/brightness
   jitter) on black, 32x32 RGB. Captions like "a red digit 7", "a photo of a small blue digit
   seven"; 10% empty (classifier-free guidance), 5% without the colour, 5% without the digit.
   **No handwritten digits** (scikit-learn's digits, the benchmark) were used.
-* **Tokenizer**: byte-level BPE CLIP tokenizer built offline (`hf_fair.diffusion.tokenizer`):
+* **Tokenizer**: byte-level BPE CLIP tokenizer built offline (`hf_fair.diffusion.embedded.tokenizer`):
   {vocab_size} tokens; every caption word is one token; {n_rare} spare rare tokens (`sks`, `zkz`,
   ...) for DreamBooth identifiers never appear in captions; `model_max_length` {max_length}.
 * **Networks** (parameters): VAE {p_vae:,} (2 blocks, latent 16x16x4, scaling factor
@@ -84,7 +84,7 @@ def write_model_card(folder: str | Path, info: dict, extra: str = "") -> Path:
 
     from huggingface_hub import ModelCardData
 
-    from hf_fair.diffusion.tokenizer import RARE_TOKENS
+    from hf_fair.diffusion.embedded.tokenizer import RARE_TOKENS
 
     folder = Path(folder)
     vae_cfg = json.loads((folder / "vae" / "config.json").read_text())

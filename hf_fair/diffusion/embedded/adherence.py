@@ -1,6 +1,6 @@
 """Prompt adherence of a base, judged by the reference classifier.
 
-    python -m hf_fair.diffusion.adherence --base embedded --per_prompt 5 \
+    python -m hf_fair.diffusion.embedded.adherence --base embedded --per_prompt 5 \
         --json docs/base_adherence.json --grid docs/base_grid.png
 
 Prompts "a {colour} digit {d}" for every colour x digit; ``per_prompt`` images each (seeds
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hf_fair.diffusion.corpus import prompt as make_prompt
+from hf_fair.diffusion.embedded.corpus import prompt as make_prompt
 from hf_fair.errors import HfFairError
 
 GRID_COLORS = ("red", "green", "blue", "yellow")
@@ -78,7 +78,7 @@ def main(argv=None) -> int:
     from hf_fair.config import parse_config
     from hf_fair.diffusion.base import load_base
     from hf_fair.diffusion.grid import make_grid
-    from hf_fair.diffusion.reference import load_reference
+    from hf_fair.diffusion.embedded.reference import load_reference
 
     args = parse_config([AdherenceArguments], argv, prog="hf-fair base adherence")
     pipe = load_base(args.base)

@@ -1,6 +1,6 @@
 """Pretraining the embedded tiny base with accelerate (CPU or GPU, one or several processes).
 
-Two stages, both on the generic rendered-digit corpus (``hf_fair.diffusion.corpus``), rendered
+Two stages, both on the generic rendered-digit corpus (``hf_fair.diffusion.embedded.corpus``), rendered
 on the fly from per-step seeds (so a resumed run sees the same data):
 
 1. **VAE**: ``AutoencoderKL`` (factor 2), L1 + MSE reconstruction plus a small KL term; then the
@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass
-class PretrainConfig:
+class PretrainArguments:
     output_dir: str = field(default=None, metadata={"help": "pipeline folder to write (model_index.json, safetensors, README.md)"})
     preset: str = field(default="shipped", metadata={"help": "network sizes: 'shipped' (the embedded base) or 'test' (tiny, for tests)"})
     vae_steps: int = field(default=800, metadata={"help": "optimisation steps of the VAE stage"})
@@ -65,7 +65,7 @@ class PretrainConfig:
                 raise HfFairError(f"--{name} must be >= 0")
         if self.batch_size < 1:
             raise HfFairError("--batch_size must be >= 1")
-        from hf_fair.diffusion.corpus import STYLES
+        from hf_fair.diffusion.embedded.corpus import STYLES
 
         unknown = [x for x in self.styles if x not in STYLES] or ([] if self.styles else ["(none)"])
         if unknown:
@@ -84,13 +84,13 @@ class PretrainResult:
 
 
 def _model_config(preset: str):
-    from hf_fair.diffusion.tiny_base import TEST_CONFIG, TinyBaseConfig
+    from hf_fair.diffusion.embedded.tiny_base import TEST_CONFIG, TinyBaseConfig
 
     return TEST_CONFIG if preset == "test" else TinyBaseConfig()
 
 
 def _batch(seed: int, stage: int, process: int, step: int, n: int, p_empty: float, styles: tuple[str, ...] = ("typeset",)):
-    from hf_fair.diffusion.corpus import render_batch, to_tensor
+    from hf_fair.diffusion.embedded.corpus import render_batch, to_tensor
 
     rng = np.random.default_rng([seed, stage, process, step])
     images, caps, _ = render_batch(rng, n, p_empty=p_empty, styles=styles)
@@ -122,7 +122,7 @@ def _cosine(optimizer, warmup: int, total: int):
                          scheduler_specific_kwargs={"min_lr_rate": 0.1})
 
 
-def train_vae(cfg: PretrainConfig, accelerator, vae, work: Path) -> list[float]:
+def train_vae(cfg: PretrainArguments, accelerator, vae, work: Path) -> list[float]:
     """Stage 1. Returns the logged losses; leaves ``vae`` trained with its scaling factor set."""
     from accelerate.utils import set_seed
 
@@ -199,12 +199,12 @@ class _Losses:
         self.values[:] = state["values"]
 
 
-def train_unet(cfg: PretrainConfig, accelerator, parts, work: Path) -> list[float]:
+def train_unet(cfg: PretrainArguments, accelerator, parts, work: Path) -> list[float]:
     """Stage 2: UNet (+ text encoder) on frozen-VAE latents. Leaves EMA weights in the modules."""
     from accelerate.utils import set_seed
     from diffusers.training_utils import EMAModel, compute_snr
 
-    from hf_fair.diffusion.tiny_base import build_train_scheduler
+    from hf_fair.diffusion.embedded.tiny_base import build_train_scheduler
 
     ckpt_dir = work / "unet-checkpoints"
     vae, unet, text_encoder, tokenizer = parts.vae, parts.unet, parts.text_encoder, parts.tokenizer
@@ -287,7 +287,7 @@ def train_unet(cfg: PretrainConfig, accelerator, parts, work: Path) -> list[floa
 def _load_components(name_or_path: str):
     """Components (and the training log, if any) of an existing pipeline folder, to train on."""
     from hf_fair.diffusion.base import load_base, resolve_base
-    from hf_fair.diffusion.tiny_base import TinyBaseComponents, TinyBaseConfig
+    from hf_fair.diffusion.embedded.tiny_base import TinyBaseComponents, TinyBaseConfig
 
     folder = Path(resolve_base(name_or_path))
     pipe = load_base(str(folder))
@@ -300,7 +300,7 @@ def _load_components(name_or_path: str):
     return parts, previous
 
 
-def pretrain(cfg: PretrainConfig, accelerator=None, command: str | None = None) -> PretrainResult:
+def pretrain(cfg: PretrainArguments, accelerator=None, command: str | None = None) -> PretrainResult:
     """Run both stages and write the pipeline folder to ``cfg.output_dir``."""
     from hf_fair.accel import make_accelerator
 
@@ -320,9 +320,9 @@ def pretrain(cfg: PretrainConfig, accelerator=None, command: str | None = None) 
         torch.set_num_threads(threads_before)
 
 
-def _pretrain(cfg: PretrainConfig, accelerator, command: str | None, out: Path) -> PretrainResult:
-    from hf_fair.diffusion.tiny_base import assemble_pipeline, build_components, count_parameters, save_pipeline
-    from hf_fair.diffusion.card import write_model_card
+def _pretrain(cfg: PretrainArguments, accelerator, command: str | None, out: Path) -> PretrainResult:
+    from hf_fair.diffusion.embedded.tiny_base import assemble_pipeline, build_components, count_parameters, save_pipeline
+    from hf_fair.diffusion.embedded.card import write_model_card
 
     work = out.parent / f".{out.name}.work"
     if accelerator.is_main_process:
@@ -387,7 +387,7 @@ def main(argv: list[str]) -> int:
 
     from hf_fair.config import parse_config
 
-    cfg = parse_config([PretrainConfig], argv, prog="hf-fair base pretrain")
+    cfg = parse_config([PretrainArguments], argv, prog="hf-fair base pretrain")
     launcher = "accelerate launch training_scripts/pretrain_tiny_base.py" if any(k.startswith("ACCELERATE_") for k in os.environ) else "hf-fair base pretrain"
     result = pretrain(cfg, command=f"{launcher} " + " ".join(shlex.quote(a) for a in argv))
     print(f"wrote {result.folder}")

@@ -20,8 +20,8 @@ def main(argv: list[str]) -> int:
 
     from hf_fair.config import parse_config
     from hf_fair.data import DataArguments
-    from hf_fair.diffusion.generate import generate_dataset
-    from hf_fair.diffusion.generate_config import GenerateArguments
+    from hf_fair.generate.core import generate_dataset
+    from hf_fair.generate.config import GenerateArguments
 
     data_args, args = parse_config([DataArguments, GenerateArguments], argv, prog="hf-fair generate")
     command = "hf-fair generate " + " ".join(shlex.quote(a) for a in argv)

@@ -7,7 +7,7 @@ saturation / brightness jitter like the benchmark's) on a black background. Rend
 ``STYLES``: ``typeset`` (thin to medium strokes), ``bold`` (thick strokes), ``lowres`` (a large
 glyph reduced to 8-12 px and scaled back up bicubically) and ``scan8`` (the glyph squared in an
 8x8 box at 17 grey levels, scaled up bicubically: how a low-resolution scan is rendered) and
-``hand`` (procedurally written pen strokes, ``hf_fair.diffusion.handwriting``, through the same
+``hand`` (procedurally written pen strokes, ``hf_fair.diffusion.embedded.handwriting``, through the same
 scan rendering; captioned "handwritten" 70% of the time). The
 shipped base saw ``typeset`` only; bases continued on the others were tried against the
 benchmark's handwriting and did not keep labels better (docs/RESULTS.md, session 2). Captions
@@ -28,8 +28,8 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image, ImageFont, ImageDraw
 
-from hf_fair.diffusion.handwriting import pen_mask
-from hf_fair.diffusion.tokenizer import DIGIT_WORDS
+from hf_fair.diffusion.embedded.handwriting import pen_mask
+from hf_fair.diffusion.embedded.tokenizer import DIGIT_WORDS
 
 IMAGE_SIZE = 32
 SUPERSAMPLE = 2

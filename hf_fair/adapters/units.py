@@ -20,8 +20,8 @@ import datasets
 import numpy as np
 
 from hf_fair.data.groups import GroupSpec
-from hf_fair.diffusion.manifest import unit_name
-from hf_fair.diffusion.tokenizer import RARE_TOKENS
+from hf_fair.adapters.manifest import unit_name
+from hf_fair.diffusion.embedded.tokenizer import RARE_TOKENS
 from hf_fair.errors import HfFairError
 
 logger = logging.getLogger(__name__)

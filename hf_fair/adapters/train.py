@@ -23,8 +23,8 @@ import torch
 from hf_fair import runfolder
 from hf_fair.cluster import ClusterArguments, cluster_grids, cluster_groups, write_cluster_report
 from hf_fair.data.spec_io import spec_of
-from hf_fair.diffusion.adapter_card import adapters_card, unit_card
-from hf_fair.diffusion.adapters import (
+from hf_fair.adapters.card import adapters_card, unit_card
+from hf_fair.adapters.trainer import (
     CONFIG_FILE,
     UnitTrainer,
     finish_unit,
@@ -35,10 +35,10 @@ from hf_fair.diffusion.adapters import (
     unit_record,
     write_manifest,
 )
-from hf_fair.diffusion.adapters_config import AdapterArguments
+from hf_fair.adapters.config import AdapterArguments
 from hf_fair.diffusion.base import load_base
-from hf_fair.diffusion.concurrent import load_unit_weights, train_concurrently
-from hf_fair.diffusion.units import check_caption_column, plan_units
+from hf_fair.adapters.concurrent import load_unit_weights, train_concurrently
+from hf_fair.adapters.units import check_caption_column, plan_units
 from hf_fair.errors import HfFairError
 from hf_fair.io_utils import atomic_dir, write_json
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from hf_fair import runfolder
-from hf_fair.diffusion.manifest import METHODS, UNITS
+from hf_fair.adapters.manifest import METHODS, UNITS
 from hf_fair.errors import HfFairError
 
 # Learning rates tuned on the embedded tiny base (few hundred steps on CPU). For Stable Diffusion,

@@ -28,9 +28,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hf_fair.diffusion.adapters_config import AdapterArguments
-from hf_fair.diffusion.manifest import MANIFEST, SCHEMA_VERSION, UNIT_FILE, unit_format
-from hf_fair.diffusion.units import Unit
+from hf_fair.adapters.config import AdapterArguments
+from hf_fair.adapters.manifest import MANIFEST, SCHEMA_VERSION, UNIT_FILE, unit_format
+from hf_fair.adapters.units import Unit
 from hf_fair.errors import HfFairError
 from hf_fair.io_utils import atomic_dir, atomic_file, write_json
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import torch
 
-from hf_fair.diffusion.manifest import check_matches_groups, read_manifest, units_by_group
-from hf_fair.diffusion.plan import DrawUnit
+from hf_fair.adapters.manifest import check_matches_groups, read_manifest, units_by_group
+from hf_fair.generate.plan import DrawUnit
 from hf_fair.errors import HfFairError
 
 logger = logging.getLogger(__name__)

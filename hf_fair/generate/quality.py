@@ -40,7 +40,7 @@ class DigitsJudge:
     """The reference classifier of the embedded world, read as colored-digits groups."""
 
     def __init__(self, spec, reference=None):
-        from hf_fair.diffusion.reference import load_reference
+        from hf_fair.diffusion.embedded.reference import load_reference
 
         self.reference = reference or load_reference()
         if tuple(spec.label_names) != ("small", "large"):

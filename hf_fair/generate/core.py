@@ -23,10 +23,10 @@ import numpy as np
 import torch
 
 from hf_fair import runfolder
-from hf_fair.diffusion.generate_config import SCHEDULERS, GenerateArguments, fingerprint
-from hf_fair.diffusion.plan import DrawUnit, Shard, assign, image_seed, make_shards
-from hf_fair.diffusion.quality import check_images, make_judge
-from hf_fair.diffusion.sources import UnitSwitcher, adapter_units, resolve_adapters, vanilla_units
+from hf_fair.generate.config import SCHEDULERS, GenerateArguments, fingerprint
+from hf_fair.generate.plan import DrawUnit, Shard, assign, image_seed, make_shards
+from hf_fair.generate.quality import check_images, make_judge
+from hf_fair.generate.sources import UnitSwitcher, adapter_units, resolve_adapters, vanilla_units
 from hf_fair.errors import HfFairError
 from hf_fair.io_utils import atomic_dir, atomic_file, write_json
 
@@ -298,7 +298,7 @@ def _run_shards(mine: list[Shard], args, manifest, spec, acc, store: PartialStor
 
 def _finish(args, data_args, dsd, spec, units, manifest, shards, store, fp, quota, command, run, api) -> dict:
     from hf_fair.data.spec_io import attach_spec
-    from hf_fair.diffusion.generate_card import generated_dataset_card
+    from hf_fair.generate.card import generated_dataset_card
 
     out = Path(args.output_dir)
     train = store.load(shards)
@@ -335,7 +335,7 @@ def _finish(args, data_args, dsd, spec, units, manifest, shards, store, fp, quot
     with atomic_dir(out) as tmp:
         synth.save_to_disk(str(tmp))
         if args.fidelity:
-            from hf_fair.diffusion.fidelity import fidelity_report, write_report
+            from hf_fair.generate.fidelity import fidelity_report, write_report
 
             fidelity = fidelity_report(dsd, {args.source: train}, spec, split=args.fidelity_split, encoder=args.fidelity_encoder,
                                        dataset_name=data_args.dataset)

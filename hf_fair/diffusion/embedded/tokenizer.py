@@ -26,7 +26,7 @@ BOS = "<|startoftext|>"
 EOS = "<|endoftext|>"
 SUFFIX = "</w>"
 
-# Words the pretraining captions use (see hf_fair.diffusion.corpus).
+# Words the pretraining captions use (see hf_fair.diffusion.embedded.corpus).
 COLOR_WORDS = ("red", "orange", "yellow", "green", "cyan", "blue", "purple", "magenta", "white")
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 CAPTION_WORDS = (

@@ -15,7 +15,7 @@ SOURCE_TEXT = {
 
 
 def generated_dataset_card(synth, result: dict, data_args, fidelity: dict | None) -> DatasetCard:
-    from hf_fair.diffusion.fidelity import fidelity_markdown
+    from hf_fair.generate.fidelity import fidelity_markdown
 
     cfg = result["config"]
     n = sum(len(d) for d in synth.values())

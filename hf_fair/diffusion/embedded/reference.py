@@ -22,12 +22,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 from huggingface_hub import PyTorchModelHubMixin
 
-from hf_fair.diffusion.corpus import COLOR_NAMES, COLORS, HUE_JITTER, VALUE_RANGE, render_batch
+from hf_fair.diffusion.embedded.corpus import COLOR_NAMES, COLORS, HUE_JITTER, VALUE_RANGE, render_batch
 from hf_fair.errors import HfFairError
 
 logger = logging.getLogger(__name__)
 
-REFERENCE_PATH = Path(__file__).resolve().parent.parent / "assets" / "reference-classifier"
+REFERENCE_PATH = Path(__file__).resolve().parents[2] / "assets" / "reference-classifier"
 REFERENCE_SEED_OFFSET = 1_000_003  # corpus seeds disjoint from pretraining's
 
 
@@ -92,7 +92,7 @@ def load_reference(path: str | Path | None = None) -> ReferenceClassifier:
     if not (path / "config.json").is_file():
         raise HfFairError(
             f"reference classifier '{path}' not found (config.json missing); reinstall hf-fair or train one with "
-            "`python -m hf_fair.diffusion.reference --output_dir <folder>`"
+            "`python -m hf_fair.diffusion.embedded.reference --output_dir <folder>`"
         )
     model = ReferenceClassifier.from_pretrained(str(path))
     model.eval()
@@ -153,7 +153,7 @@ def training_batch(step: int, n: int, seed: int, handwritten_share: float, pool)
 
 
 @dataclass
-class ReferenceTrainConfig:
+class ReferenceTrainArguments:
     output_dir: str = field(default=None, metadata={"help": "folder to save the classifier to"})
     steps: int = field(default=1500, metadata={"help": "optimisation steps"})
     batch_size: int = field(default=128, metadata={"help": "images per step"})
@@ -164,7 +164,7 @@ class ReferenceTrainConfig:
     num_threads: int = field(default=0, metadata={"help": "torch CPU threads (0 = default)"})
 
 
-def train_reference(cfg: ReferenceTrainConfig, log=print) -> tuple[ReferenceClassifier, list[float]]:
+def train_reference(cfg: ReferenceTrainArguments, log=print) -> tuple[ReferenceClassifier, list[float]]:
     if cfg.num_threads > 0:
         torch.set_num_threads(cfg.num_threads)
     torch.manual_seed(cfg.seed)
@@ -225,7 +225,7 @@ def main(argv=None) -> int:
 
     from hf_fair.config import parse_config
 
-    cfg = parse_config([ReferenceTrainConfig], argv, prog="hf-fair base reference")
+    cfg = parse_config([ReferenceTrainArguments], argv, prog="hf-fair base reference")
     if not cfg.output_dir:
         raise HfFairError("--output_dir is required: the folder to save the reference classifier to")
     model, _ = train_reference(cfg)

@@ -23,8 +23,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hf_fair.diffusion.adapters import CHECKPOINT, TRAIN_ADAPTER, UnitTrainer
-from hf_fair.diffusion.units import Unit
+from hf_fair.adapters.trainer import CHECKPOINT, TRAIN_ADAPTER, UnitTrainer
+from hf_fair.adapters.units import Unit
 from hf_fair.errors import HfFairError
 
 logger = logging.getLogger(__name__)

@@ -42,7 +42,7 @@ def resolve_encoder(encoder: str, dataset_name: str | None) -> str:
 
 @torch.no_grad()
 def reference_features(images) -> np.ndarray:
-    from hf_fair.diffusion.reference import images_to_tensor, load_reference
+    from hf_fair.diffusion.embedded.reference import images_to_tensor, load_reference
 
     model = load_reference()
     x = images_to_tensor(images)

@@ -151,7 +151,7 @@ class TinyBaseComponents:
 
 def build_components(cfg: TinyBaseConfig | None = None, seed: int = 0) -> TinyBaseComponents:
     """Freshly initialised networks (seeded) and the offline tokenizer."""
-    from hf_fair.diffusion.tokenizer import build_tokenizer
+    from hf_fair.diffusion.embedded.tokenizer import build_tokenizer
 
     cfg = cfg or TinyBaseConfig()
     torch.manual_seed(seed)
@@ -183,7 +183,7 @@ def assemble_pipeline(parts: TinyBaseComponents):
 
 def save_pipeline(pipe, folder: str | Path) -> Path:
     """``save_pretrained`` (safetensors) plus the tokenizer's ``vocab.json``/``merges.txt``."""
-    from hf_fair.diffusion.tokenizer import save_tokenizer
+    from hf_fair.diffusion.embedded.tokenizer import save_tokenizer
 
     folder = Path(folder)
     pipe.save_pretrained(str(folder), safe_serialization=True)

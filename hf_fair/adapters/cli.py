@@ -14,8 +14,8 @@ def main(argv: list[str]) -> int:
     from hf_fair.cluster import ClusterArguments
     from hf_fair.config import parse_config
     from hf_fair.data import DataArguments
-    from hf_fair.diffusion.adapters_config import AdapterArguments
-    from hf_fair.diffusion.train_adapters import train_adapters
+    from hf_fair.adapters.config import AdapterArguments
+    from hf_fair.adapters.train import train_adapters
 
     data_args, args, cluster_args = parse_config(
         [DataArguments, AdapterArguments, ClusterArguments], argv, prog="hf-fair adapters train"
