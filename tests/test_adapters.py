@@ -181,7 +181,7 @@ def test_prepare_output_rules(tmp_path):
     other = tmp_path / "other"
     other.mkdir()
     (other / "notes.txt").write_text("mine")
-    with pytest.raises(HfFairError, match="not an adapters run"):
+    with pytest.raises(HfFairError, match="not empty and holds no resumable adapters"):
         prepare_output(other, a, overwrite=False)
     assert (other / "notes.txt").read_text() == "mine"
 

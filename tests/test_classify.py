@@ -191,7 +191,7 @@ def test_resume_after_interruption_matches_uninterrupted(tmp_path, small_digits,
 def test_other_config_in_run_folder_refused(tmp_path, small_digits):
     train_classifier(ClassifierArguments(output_dir=str(tmp_path / "r"), **FAST), data_args(), dsd=small_digits)
     other = ClassifierArguments(output_dir=str(tmp_path / "r"), **{**FAST, "learning_rate": 0.1})
-    with pytest.raises(HfFairError, match="another config.*--overwrite"):
+    with pytest.raises(HfFairError, match="holds classifier run made with a different configuration.*--overwrite"):
         train_classifier(other, data_args(), dsd=small_digits)
 
 

@@ -380,7 +380,7 @@ def test_output_folder_rules(small, tmp_path, capsys):
     out = tmp_path / "out"
     out.mkdir()
     (out / "mine.txt").write_text("keep me")
-    with pytest.raises(HfFairError, match="not empty and holds no resumable run.*--overwrite"):
+    with pytest.raises(HfFairError, match="not empty and holds no resumable synthetic dataset.*--overwrite"):
         run(out, small, images_per_group=1)
     assert (out / "mine.txt").read_text() == "keep me"
     # through the CLI: one error line, exit status 2
@@ -438,7 +438,7 @@ def test_killed_run_resumes_without_regenerating(vanilla_run, small, tmp_path, m
     mtimes = {p.name: p.stat().st_mtime_ns for p in shards_dir.iterdir()}
 
     # another config in that folder is refused; the same one resumes
-    with pytest.raises(HfFairError, match="holds no resumable run"):
+    with pytest.raises(HfFairError, match="holds synthetic dataset made with a different configuration.*--overwrite"):
         run(out, small, seed=5)
     assert {p.name: p.stat().st_mtime_ns for p in shards_dir.iterdir()} == mtimes
 

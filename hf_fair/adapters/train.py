@@ -74,19 +74,12 @@ def _diff(old: dict, new: dict, prefix: str = "") -> list[str]:
 def prepare_output(output: Path, settings: dict, overwrite: bool) -> None:
     """Start a fresh folder, or accept it for resuming if it was made with the same settings."""
     cfg = output / CONFIG_FILE
-    if output.exists() and any(output.iterdir()):
-        if cfg.is_file():
-            old = json.loads(cfg.read_text())
-            if old.get("fingerprint") == settings["fingerprint"]:
-                return
-            if not overwrite:
-                changes = "; ".join(_diff(old.get("settings", {}), settings["settings"])[:6])
-                raise HfFairError(
-                    f"--output_dir '{output}' holds adapters trained with a different configuration ({changes}); "
-                    "use another --output_dir, or --overwrite to discard them"
-                )
-        elif not overwrite:
-            raise HfFairError(f"--output_dir '{output}' is not empty and is not an adapters run; choose another folder or pass --overwrite")
+    old = json.loads(cfg.read_text()) if cfg.is_file() else {}
+    changes = _diff(old.get("settings", {}), settings["settings"])
+    state = runfolder.claim(output, settings["fingerprint"], old.get("fingerprint"), overwrite, "adapters", changes)
+    if state == "resume":
+        return
+    if state == "replace":
         shutil.rmtree(output)
     output.mkdir(parents=True, exist_ok=True)
     write_json(cfg, settings)

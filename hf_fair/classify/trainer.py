@@ -92,21 +92,17 @@ class ClassifierRun:
     def _check_folder(self) -> dict | None:
         """Return finished metrics when this exact run is already done."""
         cfg_file = self.out / "config.json"
-        if cfg_file.is_file():
-            old = json.loads(cfg_file.read_text()).get("fingerprint")
-            if old != self.fp:
-                if not self.args.overwrite:
-                    raise HfFairError(
-                        f"run folder '{self.out}' holds a run with another config; choose another "
-                        "--output_dir or pass --overwrite true to start over"
-                    )
-                if self.accelerator.is_main_process:
-                    shutil.rmtree(self.out)
-                self.accelerator.wait_for_everyone()
-            elif (self.out / "metrics.json").is_file():
-                done = json.loads((self.out / "metrics.json").read_text())
-                if done.get("finished"):
-                    return done
+        recorded = json.loads(cfg_file.read_text()).get("fingerprint") if cfg_file.is_file() else None
+        # train.log is opened before config.json is written: a run stopped in between is still fresh
+        state = runfolder.claim(self.out, self.fp, recorded, self.args.overwrite, "classifier run", early_files=("train.log",))
+        if state == "replace":
+            if self.accelerator.is_main_process:
+                shutil.rmtree(self.out)
+            self.accelerator.wait_for_everyone()
+        elif state == "resume" and (self.out / "metrics.json").is_file():
+            done = json.loads((self.out / "metrics.json").read_text())
+            if done.get("finished"):
+                return done
         return None
 
     def _log_to_file(self):

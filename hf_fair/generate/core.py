@@ -199,23 +199,10 @@ def draw_units(args: GenerateArguments, spec) -> tuple[dict[int, list[DrawUnit]]
 
 def _check_output(out: Path, fp: str, overwrite: bool, store: PartialStore) -> str:
     """'finished' | 'resume' | 'fresh' | 'replace' (read-only, the same answer on every process)."""
-    if out.exists() and not out.is_dir():
-        raise HfFairError(f"--output_dir '{out}' is a file; choose a folder path")
-    if not out.is_dir() or not any(out.iterdir()):
-        return "fresh"
     result = out / RESULT
-    if result.is_file():
-        old = json.loads(result.read_text()).get("fingerprint")
-        if old == fp:
-            return "finished"
-    elif store.fingerprint() == fp:
-        return "resume"
-    if not overwrite:
-        raise HfFairError(
-            f"--output_dir '{out}' is not empty and holds no resumable run of these settings; choose another folder "
-            "or pass --overwrite to replace it"
-        )
-    return "replace"
+    recorded = json.loads(result.read_text()).get("fingerprint") if result.is_file() else None
+    state = runfolder.claim(out, fp, recorded if result.is_file() else store.fingerprint(), overwrite, "synthetic dataset")
+    return "finished" if state == "resume" and result.is_file() else state
 
 
 def generate_dataset(args: GenerateArguments, data_args, dsd: datasets.DatasetDict | None = None,
