@@ -13,7 +13,7 @@ from hf_fair.classify.config import OBJECTIVES, ClassifierArguments
 from hf_fair.config import parse_config
 from hf_fair.data import DataArguments, load_group_dataset, spec_of
 from hf_fair.errors import HfFairError
-from hf_fair.report import method_results, results_document, write_results
+from hf_fair.results import method_results, results_document, write_results
 
 
 @dataclass
@@ -51,7 +51,7 @@ def main(argv: list[str]) -> int:
     if clf.output_dir is not None:
         raise HfFairError("hf-fair baselines writes one run folder per method and seed under --results_dir; drop --output_dir")
     doc = run_baselines(base, data_args, clf)
-    from hf_fair.report import results_markdown
+    from hf_fair.results import results_markdown
 
     print(results_markdown(doc, list(spec_of(load_group_dataset(data_args)[0]).group_names)))
     print(f"results in {base.results_dir}/results.json")

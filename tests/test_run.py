@@ -191,7 +191,7 @@ def test_kill_during_adapters_then_rerun_gives_the_same_results(finished_run, tm
 
 
 def test_paper_claims_are_checked_from_the_numbers():
-    from hf_fair.report import paper_claims
+    from hf_fair.results import paper_claims
 
     def row(x):
         return {"worst_group_acc": {"mean": x}}
@@ -207,7 +207,7 @@ def test_paper_claims_are_checked_from_the_numbers():
 
 
 def test_results_markdown_checks_the_best_finetuning_objective_too():
-    from hf_fair.report import results_markdown
+    from hf_fair.results import results_markdown
 
     def row(x):
         return {"worst_group_acc": {"mean": x, "std": 0.0, "per_seed": [x]}, "balanced_acc": {"mean": x, "std": 0.0, "per_seed": [x]},

@@ -63,7 +63,7 @@ def make_fake_run(run: Path, with_adapters: bool = True) -> Path:
     from hf_fair.cluster import ClusterArguments, cluster_grids, cluster_groups, write_cluster_report
     from hf_fair.data import load_group_dataset
     from hf_fair.diffusion.grid import make_grid
-    from hf_fair.report import results_markdown, write_results
+    from hf_fair.results import results_markdown, write_results
 
     sev = run / "severity-0.99"
     (run / "config.yaml").parent.mkdir(parents=True, exist_ok=True)

@@ -34,7 +34,7 @@ from hf_fair import runfolder
 from hf_fair.data import attach_spec, load_group_dataset, spec_of
 from hf_fair.errors import HfFairError
 from hf_fair.io_utils import write_json
-from hf_fair.report import method_results, results_document, write_results
+from hf_fair.results import method_results, results_document, write_results
 from hf_fair.run.config import SOURCE_ADAPTERS, RunArguments
 from hf_fair.run.preflight import check_offline
 
@@ -68,7 +68,7 @@ class Runner:
         for b in self.cfg.severities:
             docs[b] = self.run_severity(b)
         from hf_fair.run.plots import plot_wga_vs_severity
-        from hf_fair.report import results_markdown
+        from hf_fair.results import results_markdown
 
         md = "\n".join(results_markdown(doc, doc.get("group_names")) for doc in docs.values())
         (self.out / "results.md").write_text(md)
