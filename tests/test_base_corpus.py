@@ -62,3 +62,24 @@ def test_styles_render_and_typeset_stays_the_shipped_corpus():
 
     with pytest.raises(ValueError, match="styles"):
         render_batch(np.random.default_rng(0), 2, styles=("watercolour",))
+
+
+def test_hand_style_is_written_digits_in_a_scan_and_captioned_handwritten():
+    from hf_fair.diffusion.embedded.handwriting import pen_mask
+
+    digits = np.repeat(np.arange(10), 6)
+    images, caps, specs = render_batch(np.random.default_rng(3), 60, digits=digits, colors=["red"] * 60, styles=("hand",))
+    assert images.shape == (60, 32, 32, 3) and {s.style for s in specs} == {"hand"}
+    assert all(s.digit == d for s, d in zip(specs, digits))
+    assert len({s.shape_seed for s in specs}) == 60  # every written digit is drawn anew
+    rows = (images.max(-1) > 40).any(2).sum(1)
+    assert rows.min() >= 20  # written digits fill their box, like a scan
+    assert all(im[..., 1:].max() < im[..., 0].max() for im in images)  # red ink
+    assert any("handwritten" in c for c in caps) and not any(w in c for c in caps for w in ("small", "large"))
+    # a pure function of the seed; different digits are different shapes
+    assert np.array_equal(pen_mask(7, 11), pen_mask(7, 11))
+    assert pen_mask(1, 11).shape != pen_mask(8, 11).shape or not np.array_equal(pen_mask(1, 11), pen_mask(8, 11))
+    import pytest
+
+    with pytest.raises(ValueError, match="digit"):
+        pen_mask(12, 0)
