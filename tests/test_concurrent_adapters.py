@@ -174,3 +174,26 @@ def test_concurrency_is_clipped_and_full_dreambooth_is_sequential(small, tmp_pat
                  "--max_train_steps", "1", "--train_batch_size", "1", "--concurrent_units", "0",
                  "--output_dir", str(tmp_path / "bad")]) == 2
     assert not (tmp_path / "bad").exists()
+
+
+def test_large_units_encode_only_the_images_they_draw(tmp_path, monkeypatch):
+    """A unit holding more than EAGER_ENCODE_RATIO x its draws encodes each image when first drawn:
+    the same units (to float rounding) at a fraction of the VAE work."""
+    big = small_biased(per_group=40)  # 40 images in each large group, 4 in each small one
+    encoded = []
+    real = adapters_mod.UnitTrainer.encode_images
+
+    def counting(self, images, *a, **kw):
+        encoded.append(len(images))
+        return real(self, images, *a, **kw)
+
+    monkeypatch.setattr(adapters_mod.UnitTrainer, "encode_images", counting)
+    flags = dict(output_dir=str(tmp_path / "lazy"), unit="group", method="lora", max_train_steps=2, train_batch_size=2)
+    train_adapters(AdapterArguments(**flags), dsd=big)  # 4 draws per unit: 40 > 4 x 4, 4 <= 16
+    # large groups: one image at a time, at most the 4 drawn; small groups: all 4 at once
+    assert sorted(encoded) == sorted([1] * (len(encoded) - 2) + [4, 4]) and len(encoded) - 2 <= 8
+    encoded.clear()
+    monkeypatch.setattr(adapters_mod, "EAGER_ENCODE_RATIO", 10**6)  # everything up front
+    train_adapters(AdapterArguments(**{**flags, "output_dir": str(tmp_path / "eager")}), dsd=big)
+    assert sorted(encoded) == [4, 4, 40, 40]
+    _assert_same_units(tmp_path / "eager", tmp_path / "lazy", ["g0", "g1", "g2", "g3"])

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hf_fair.adapters.trainer import CHECKPOINT, TRAIN_ADAPTER, UnitTrainer
+from hf_fair.adapters.trainer import CHECKPOINT, TRAIN_ADAPTER, LatentCache, UnitTrainer
 from hf_fair.adapters.units import Unit
 from hf_fair.errors import HfFairError
 
@@ -39,8 +39,7 @@ class UnitRun:
     weights: dict[str, torch.Tensor]  # peft parameter name -> this unit's leaf tensor
     optimizer: torch.optim.Optimizer
     gen: torch.Generator
-    mean: torch.Tensor
-    std: torch.Tensor
+    latents: LatentCache
     prompt_emb: torch.Tensor
     class_cache: tuple | None
     step: int = 0
@@ -99,7 +98,7 @@ def _start(trainer: UnitTrainer, unit: Unit, images, unit_dir: Path, fingerprint
     weights = {n: v.to(trainer.device, torch.float32).clone().requires_grad_(True) for n, v in state.items()}
     optimizer = torch.optim.AdamW(list(weights.values()), lr=args.lr, weight_decay=args.adam_weight_decay)
     gen = torch.Generator().manual_seed(unit.seed)
-    run = UnitRun(unit, unit_dir, weights, optimizer, gen, *trainer.encode_images(images), trainer.prompt_embeddings(unit), class_cache)
+    run = UnitRun(unit, unit_dir, weights, optimizer, gen, trainer.latents(images), trainer.prompt_embeddings(unit), class_cache)
     if ckpt is not None:
         optimizer.load_state_dict(ckpt["optimizer"])
         gen.set_state(ckpt["generator"])
@@ -112,15 +111,15 @@ def _step_batch(trainer: UnitTrainer, runs: list[UnitRun]):
     """Each unit's draws (instance block, then class block), in the sequential path's order."""
     noisy, ts, targets, embs = [], [], [], []
     for r in runs:
-        idx = trainer.batch_indices(len(r.mean), r.gen)
-        blocks = [(r.mean, r.std, lambda: idx, r.prompt_emb)]
+        idx = trainer.batch_indices(len(r.latents), r.gen)
+        blocks = [(r.latents, lambda: idx, r.prompt_emb)]
         if r.class_cache is not None:
-            cmean, cstd, cemb = r.class_cache
+            class_latents, class_emb = r.class_cache
             # drawn after the instance block's noise, as the sequential path does
-            blocks.append((cmean, cstd, lambda: torch.randint(0, len(cmean), (len(idx),), generator=r.gen), cemb))
-        for mean, std, indices, emb in blocks:
+            blocks.append((class_latents, lambda: torch.randint(0, len(class_latents), (len(idx),), generator=r.gen), class_emb))
+        for latents, indices, emb in blocks:
             i = indices()
-            x, t, y = trainer.draw(mean, std, i, r.gen)
+            x, t, y = trainer.draw(latents, i, r.gen)
             noisy.append(x), ts.append(t), targets.append(y), embs.append(trainer.embeddings(emb, i))
     return torch.cat(noisy), torch.cat(ts), torch.cat(targets), torch.cat(embs)
 

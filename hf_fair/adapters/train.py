@@ -207,8 +207,8 @@ def train_adapters(
             if not args.with_prior_preservation:
                 return None
             if unit.group not in class_caches:
-                cmean, cstd = trainer.encode_images(_load_class_images(output, unit.group))
-                class_caches[unit.group] = (cmean, cstd, trainer.encode_prompt(unit.class_prompt))
+                class_caches[unit.group] = (trainer.latents(_load_class_images(output, unit.group), eager=True),
+                                            trainer.encode_prompt(unit.class_prompt))
             return class_caches[unit.group]
 
         def finish(unit, result):

@@ -50,6 +50,41 @@ def make_accelerator(mixed_precision: str = "no"):
     return build(mixed_precision, kwargs_handlers=[InitProcessGroupKwargs(timeout=timedelta(hours=24))])
 
 
+# a unit's images are all VAE-encoded up front when it draws at least a quarter as many images as
+# it holds; a larger unit encodes each image the first time it is drawn (CelebA groups hold tens
+# of thousands of images that a few hundred steps never draw)
+EAGER_ENCODE_RATIO = 4
+
+
+class LatentCache:
+    """The VAE latent distributions (mean, std) of one unit's images.
+
+    ``eager``: every image encoded at once (in chunks of 64, in index order). Otherwise each image
+    is encoded alone the first time a batch draws it and kept. Either way an image's latents do
+    not depend on the order of the draws, so resuming an interrupted unit stays bit-identical.
+    """
+
+    def __init__(self, trainer: "UnitTrainer", images, eager: bool):
+        self.trainer, self.images, self.eager = trainer, images, eager
+        self.encoded: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.mean = self.std = None
+        if eager:
+            self.mean, self.std = trainer.encode_images(images)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def take(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.eager:
+            return self.mean[idx], self.std[idx]
+        for i in idx.tolist():
+            if i not in self.encoded:
+                mean, std = self.trainer.encode_images([self.images[i]])
+                self.encoded[i] = (mean[0], std[0])
+        return (torch.stack([self.encoded[i][0] for i in idx.tolist()]),
+                torch.stack([self.encoded[i][1] for i in idx.tolist()]))
+
+
 def images_to_tensor(images, resolution: int) -> torch.Tensor:
     from PIL import Image
 
@@ -110,6 +145,13 @@ class UnitTrainer:
             stds.append(dist.std.float())
         return torch.cat(means), torch.cat(stds)
 
+    def latents(self, images, eager: bool | None = None) -> LatentCache:
+        """The latent cache of a unit's images (eager or on first draw, see EAGER_ENCODE_RATIO)."""
+        if eager is None:
+            draws = self.args.max_train_steps * self.args.train_batch_size
+            eager = len(images) <= EAGER_ENCODE_RATIO * draws
+        return LatentCache(self, images, eager)
+
     @torch.no_grad()
     def encode_prompt(self, prompt: str) -> torch.Tensor:
         ids = self.tokenizer(prompt, padding="max_length", max_length=self.tokenizer.model_max_length,
@@ -144,11 +186,11 @@ class UnitTrainer:
                 params[n].copy_(v)
 
     # ------------------------------------------------------------------ one step
-    def draw(self, latents_mean, latents_std, idx, gen) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def draw(self, latents: LatentCache, idx, gen) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(noisy latents, timesteps, target) for the images ``idx``; every random number comes from
         the unit's own generator, in a fixed order, so a unit draws the same batches alone or
         trained concurrently with others."""
-        mean, std = latents_mean[idx], latents_std[idx]
+        mean, std = latents.take(idx)
         latents = (mean + std * torch.randn(mean.shape, generator=gen).to(self.device)) * self.scaling
         noise = torch.randn(latents.shape, generator=gen).to(self.device)
         t = torch.randint(0, self.noise_scheduler.config.num_train_timesteps, (len(idx),), generator=gen).to(self.device)
@@ -164,8 +206,8 @@ class UnitTrainer:
         """One embedding for the unit, or one per image (--caption_column)."""
         return prompt_emb[idx.to(prompt_emb.device)] if prompt_emb.shape[0] > 1 else prompt_emb.expand(len(idx), -1, -1)
 
-    def loss(self, latents_mean, latents_std, idx, prompt_emb, gen) -> torch.Tensor:
-        noisy, t, target = self.draw(latents_mean, latents_std, idx, gen)
+    def loss(self, latents: LatentCache, idx, prompt_emb, gen) -> torch.Tensor:
+        noisy, t, target = self.draw(latents, idx, gen)
         with self.accelerator.autocast():
             pred = self.unet(noisy, t, self.embeddings(prompt_emb, idx)).sample
         return F.mse_loss(pred.float(), target.float())
@@ -221,7 +263,7 @@ class UnitTrainer:
             step, losses = ckpt["step"], ckpt["losses"]
             logger.info("unit %s: resuming at step %d/%d", unit.name, step, args.max_train_steps)
 
-        mean, std = self.encode_images(images)
+        latents = self.latents(images)
         prompt_emb = self.prompt_embeddings(unit)
         n = len(images)
         from tqdm.auto import tqdm
@@ -231,11 +273,11 @@ class UnitTrainer:
         self.unet.train()
         while step < args.max_train_steps:
             idx = self.batch_indices(n, gen)
-            loss = self.loss(mean, std, idx, prompt_emb, gen)
+            loss = self.loss(latents, idx, prompt_emb, gen)
             if class_cache is not None:
-                cmean, cstd, cemb = class_cache
-                cidx = torch.randint(0, len(cmean), (len(idx),), generator=gen)
-                loss = loss + args.prior_loss_weight * self.loss(cmean, cstd, cidx, cemb, gen)
+                class_latents, class_emb = class_cache
+                cidx = torch.randint(0, len(class_latents), (len(idx),), generator=gen)
+                loss = loss + args.prior_loss_weight * self.loss(class_latents, cidx, class_emb, gen)
             if not torch.isfinite(loss):
                 raise HfFairError(self.nonfinite_message(unit, loss.item(), step, unit_dir))
             optimizer.zero_grad(set_to_none=True)
