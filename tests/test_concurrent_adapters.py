@@ -25,23 +25,10 @@ from hf_fair.adapters.config import AdapterArguments
 from hf_fair.adapters.manifest import read_manifest
 from hf_fair.adapters.train import train_adapters
 from hf_fair.errors import HfFairError
-from test_adapters import small_biased
+from test_adapters import one_thread, small, small_biased  # noqa: F401 - shared fixtures (one thread, the small slice)
 
 REPO = Path(__file__).resolve().parents[1]
 STEPS = dict(max_train_steps=6, checkpointing_steps=3, train_batch_size=2)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def small():
-    return small_biased()
 
 
 def _train(small, out: Path, concurrent: int, **kw) -> dict:

@@ -91,8 +91,8 @@ def _start(trainer: UnitTrainer, unit: Unit, images, unit_dir: Path, fingerprint
     state = trainer.trainable_state()
     ckpt = trainer.read_checkpoint(unit_dir / CHECKPOINT, fingerprint)
     if ckpt is not None:
+        missing = set(ckpt["trainable"]) ^ set(state)
         state = ckpt["trainable"]
-        missing = set(state) ^ set(trainer.trainable_state())
         if missing:
             raise HfFairError(f"checkpoint '{unit_dir / CHECKPOINT}' does not match this UNet's LoRA layers ({sorted(missing)[:3]})")
     weights = {n: v.to(trainer.device, torch.float32).clone().requires_grad_(True) for n, v in state.items()}
@@ -110,17 +110,16 @@ def _start(trainer: UnitTrainer, unit: Unit, images, unit_dir: Path, fingerprint
 def _step_batch(trainer: UnitTrainer, runs: list[UnitRun]):
     """Each unit's draws (instance block, then class block), in the sequential path's order."""
     noisy, ts, targets, embs = [], [], [], []
+    def add(latents, idx, emb, gen):
+        x, t, y = trainer.draw(latents, idx, gen)
+        noisy.append(x), ts.append(t), targets.append(y), embs.append(trainer.embeddings(emb, idx))
+
     for r in runs:
         idx = trainer.batch_indices(len(r.latents), r.gen)
-        blocks = [(r.latents, lambda: idx, r.prompt_emb)]
-        if r.class_cache is not None:
+        add(r.latents, idx, r.prompt_emb, r.gen)
+        if r.class_cache is not None:  # drawn after the instance block's noise, as the sequential path does
             class_latents, class_emb = r.class_cache
-            # drawn after the instance block's noise, as the sequential path does
-            blocks.append((class_latents, lambda: torch.randint(0, len(class_latents), (len(idx),), generator=r.gen), class_emb))
-        for latents, indices, emb in blocks:
-            i = indices()
-            x, t, y = trainer.draw(latents, i, r.gen)
-            noisy.append(x), ts.append(t), targets.append(y), embs.append(trainer.embeddings(emb, i))
+            add(class_latents, torch.randint(0, len(class_latents), (len(idx),), generator=r.gen), class_emb, r.gen)
     return torch.cat(noisy), torch.cat(ts), torch.cat(targets), torch.cat(embs)
 
 
@@ -133,9 +132,9 @@ def _unit_losses(pred: torch.Tensor, target: torch.Tensor, k: int, prior: bool, 
 def train_concurrently(trainer: UnitTrainer, jobs: list[tuple[Unit, list, Path, tuple | None]], fingerprint: str) -> dict[str, dict]:
     """Train the units of ``jobs`` ((unit, images, unit_dir, class_cache) each) together.
 
-    Returns unit name -> ``{"final_loss", "losses"}`` for the units that finished, with each
-    finished unit's weights left in the peft adapter by ``load_unit`` on request; a unit whose
-    loss became non-finite stops alone and is returned with ``"error"``.
+    Returns unit name -> ``{"final_loss", "losses", "weights"}`` for the units that finished (put
+    ``weights`` into the peft adapter with ``trainer.load_trainable_state`` to save the unit); a
+    unit whose loss became non-finite stops alone and is returned with ``"error"``.
     """
     args = trainer.args
     runs = [_start(trainer, unit, images, unit_dir, fingerprint, cc) for unit, images, unit_dir, cc in jobs]
@@ -201,7 +200,3 @@ def train_concurrently(trainer: UnitTrainer, jobs: list[tuple[Unit, list, Path, 
         for r in runs
     }
 
-
-def load_unit_weights(trainer: UnitTrainer, weights: dict[str, torch.Tensor]) -> None:
-    """Put one unit's trained weights into the peft adapter (which ``UnitTrainer.save_unit`` writes)."""
-    trainer.load_trainable_state({n: v.detach() for n, v in weights.items()})

@@ -37,7 +37,7 @@ from hf_fair.adapters.trainer import (
 )
 from hf_fair.adapters.config import AdapterArguments
 from hf_fair.diffusion.base import load_base
-from hf_fair.adapters.concurrent import load_unit_weights, train_concurrently
+from hf_fair.adapters.concurrent import train_concurrently
 from hf_fair.adapters.units import check_caption_column, plan_units
 from hf_fair.errors import HfFairError
 from hf_fair.io_utils import atomic_dir, write_json
@@ -232,7 +232,7 @@ def train_adapters(
                     if "error" in result:
                         failed.append(result["error"])
                         continue
-                    load_unit_weights(trainer, result.pop("weights"))
+                    trainer.load_trainable_state({n: v.detach() for n, v in result.pop("weights").items()})
                     finish(unit, result)
             if failed:
                 raise HfFairError(f"{len(failed)} unit(s) stopped (the others finished): " + " | ".join(failed))
