@@ -11,7 +11,7 @@ import datasets
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from hf_fair.data.severity import SeverityReport, group_counts
-from hf_fair.data.spec_io import spec_of
+from hf_fair.data.groups import spec_of
 from hf_fair.errors import HfFairError
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "card_templates"

@@ -105,13 +105,13 @@ def cmd_classify(argv: list[str]) -> int:
 
 
 def cmd_baselines(argv: list[str]) -> int:
-    from hf_fair.baselines import main as baselines_main
+    from hf_fair.run.baselines import main as baselines_main
 
     return baselines_main(argv)
 
 
 def cmd_cluster(argv: list[str]) -> int:
-    from hf_fair.cluster_cli import main as cluster_main
+    from hf_fair.cluster import main as cluster_main
 
     return cluster_main(_positional_dataset(argv))
 
@@ -141,7 +141,7 @@ def cmd_space(argv: list[str]) -> int:
 
 
 def cmd_demo(argv: list[str]) -> int:
-    from hf_fair.demo import main as demo_main
+    from hf_fair.run.demo import main as demo_main
 
     return demo_main(argv)
 

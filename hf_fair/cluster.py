@@ -22,7 +22,7 @@ from sklearn.decomposition import PCA
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 from sklearn.preprocessing import StandardScaler
 
-from hf_fair.data.spec_io import attach_spec, spec_of
+from hf_fair.data.groups import attach_spec, spec_of
 from hf_fair.errors import HfFairError
 
 logger = logging.getLogger(__name__)
@@ -254,3 +254,29 @@ def cluster_to_folder(dsd: datasets.DatasetDict, args: ClusterArguments, data_ar
         write_cluster_report(report, Path(tmp))
         cluster_grids(clustered[args.split], Path(tmp))
     return report
+
+
+# ---------------------------------------------------------------- hf-fair cluster
+@dataclass
+class ClusterOutputArguments:
+    output_dir: str = field(default=None, metadata={"help": "folder for clusters.json, clusters.md and grids"})
+    overwrite: bool = field(default=False, metadata={"help": "replace a non-empty output folder"})
+
+
+def main(argv: list[str]) -> int:
+    from hf_fair.cluster import ClusterArguments, cluster_to_folder
+    from hf_fair.config import parse_config
+    from hf_fair.data import DataArguments, load_group_dataset
+    from hf_fair.io_utils import check_output_dir
+
+    data_args, cluster_args, out_args = parse_config(
+        [DataArguments, ClusterArguments, ClusterOutputArguments], argv, prog="hf-fair cluster"
+    )
+    if not out_args.output_dir:
+        raise HfFairError("--output_dir is required: the folder to write clusters.json, clusters.md and the grids to")
+    output = check_output_dir(out_args.output_dir, out_args.overwrite)
+    dsd, _ = load_group_dataset(data_args)
+    cluster_to_folder(dsd, cluster_args, data_args, Path(output))
+    print((Path(output) / "clusters.md").read_text(), end="")
+    print(f"wrote {output}")
+    return 0

@@ -7,7 +7,6 @@ group, the 4 of each small one) for a handful of steps: the tests check the cont
 import json
 import logging
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +19,7 @@ from safetensors.torch import load_file
 
 from hf_fair.cli import main
 from hf_fair.data import DataArguments, load_group_dataset, spec_of
-from hf_fair.data.spec_io import attach_spec
+from hf_fair.data.groups import attach_spec
 from hf_fair.adapters import trainer as adapters_mod
 from hf_fair.adapters.config import AdapterArguments
 from hf_fair.adapters.manifest import read_manifest

@@ -147,7 +147,7 @@ def test_cluster_groups_bad_input(biased):
     train = biased["train"]
     no_g0 = train.select(np.flatnonzero(np.asarray(train["group"]) != 0))
     dsd = type(biased)({"train": no_g0})
-    from hf_fair.data.spec_io import attach_spec
+    from hf_fair.data.groups import attach_spec
 
     attach_spec(dsd, spec_of(biased))
     with pytest.raises(HfFairError, match=re.escape("group 'small|red' has no images in split 'train'")):

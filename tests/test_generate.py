@@ -17,7 +17,7 @@ from PIL import Image
 
 from hf_fair.cli import main
 from hf_fair.data import DataArguments, load_group_dataset, spec_of
-from hf_fair.data.spec_io import attach_spec
+from hf_fair.data.groups import attach_spec
 from hf_fair.generate import core as gen_mod
 from hf_fair.adapters.config import AdapterArguments
 from hf_fair.generate.fidelity import frechet_distance, resolve_encoder
@@ -247,7 +247,7 @@ def test_lora_source(lora_adapters, small, tmp_path):
     assert result["adapters"] == {"id": str(lora_adapters), "method": "lora", "unit": "group", "base": "embedded"}
     assert [u["images"] for u in result["units"]] == [4, 4, 4, 4]
     # adapters change the images: the base with the same prompts and seeds draws others
-    base = run(tmp_path / "base", small, images_per_group=4, prompt_template="a {attribute} handwritten digit, {label}")
+    run(tmp_path / "base", small, images_per_group=4, prompt_template="a {attribute} handwritten digit, {label}")
     base_ds = datasets.load_from_disk(str(tmp_path / "base"))["train"]
     assert base_ds["prompt"] == ds["prompt"] and base_ds["seed"] == ds["seed"]
     ours, theirs = pixels(ds), pixels(base_ds)

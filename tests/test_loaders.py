@@ -3,7 +3,7 @@ import pytest
 from fixtures import make_celeba, make_celeba_hub, make_imagefolder, make_utkface, make_waterbirds
 
 from hf_fair import HfFairError
-from hf_fair.data import apply_bias_severity, group_counts, load_group_dataset, spec_of
+from hf_fair.data import group_counts, load_group_dataset, spec_of
 
 STD = ["image", "label", "attribute", "group"]
 

@@ -1,4 +1,3 @@
-import numpy as np
 import pytest
 
 from hf_fair import HfFairError

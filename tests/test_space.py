@@ -339,42 +339,42 @@ def test_space_in_browser(tmp_path):
 
 
 # ------------------------------------------------------------------ without a browser
-def _load_app():
+def _load(module: str):
     pytest.importorskip("gradio")
-    import hf_fair.space.app as module
+    import importlib
 
-    return module
+    return importlib.import_module(f"hf_fair.space.{module}")
 
 
 def test_app_builds_without_a_run(tmp_path):
-    app = _load_app()
+    app, results_tab = _load("app"), _load("results_tab")
     missing = tmp_path / "nothing-here"
     demo = app.build_app(str(missing))
     assert demo is not None
-    status = app.load_run(str(missing))[0]
+    status = results_tab.load_run(str(missing))[0]
     assert "no run found" in status and "make demo" in status and "hf-fair run CONFIG" in status
     empty = tmp_path / "empty-run"
     (empty / "severity-0.99").mkdir(parents=True)
-    assert "has no results yet" in app.load_run(str(empty))[0]
+    assert "has no results yet" in results_tab.load_run(str(empty))[0]
 
 
 def test_read_image_refuses_clearly(tmp_path):
-    app = _load_app()
+    common, results_tab = _load("common"), _load("results_tab")
     from hf_fair.errors import HfFairError
 
     text = tmp_path / "a.png"
     text.write_text("not really a png")
     with pytest.raises(HfFairError, match="not an image"):
-        app.read_image(str(text))
+        common.read_image(str(text))
     huge = tmp_path / "huge.png"
     Image.new("L", (8000, 6000)).save(huge)
     with pytest.raises(HfFairError, match="too large"):
-        app.read_image(str(huge))
+        common.read_image(str(huge))
     rgba = tmp_path / "rgba.png"
     Image.new("RGBA", (40, 30), (10, 200, 30, 128)).save(rgba)
-    im, notes = app.read_image(str(rgba))
+    im, notes = common.read_image(str(rgba))
     assert im.mode == "RGB" and im.size == (40, 30) and any("RGBA" in n for n in notes)
     # the wrapper turns errors into a message for the page instead of raising
     with pytest.warns(UserWarning, match="no run found"):  # gr.Warning outside a request is a warning
-        status = app.classify_upload(str(tmp_path / "no-run"), None, None, str(text))[0]
+        status = results_tab.classify_upload(str(tmp_path / "no-run"), None, None, str(text))[0]
     assert status.startswith("**Error:**") and "no run found" in status

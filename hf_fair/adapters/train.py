@@ -22,7 +22,7 @@ import torch
 
 from hf_fair import runfolder
 from hf_fair.cluster import ClusterArguments, cluster_grids, cluster_groups, write_cluster_report
-from hf_fair.data.spec_io import spec_of
+from hf_fair.data.groups import spec_of
 from hf_fair.adapters.card import adapters_card, unit_card
 from hf_fair.adapters.trainer import (
     CONFIG_FILE,

@@ -2,7 +2,7 @@
 
 Outputs in ``output_dir``: ``model/`` (selected checkpoint in timm's HF format + model card),
 ``metrics.json`` (per-epoch history, selected epoch, per-group accuracies for every split),
-``config.json`` (config + versions), ``train.log``, and ``state/`` (last epoch, for resuming).
+``config.json`` (config + versions), ``train.log``, and ``state/`` (``accelerator.save_state`` of the last epoch plus ``progress.json``, for resuming).
 Re-running the same command resumes after the last finished epoch; a finished run is not redone.
 """
 
@@ -29,7 +29,7 @@ from hf_fair.classify.data import build_transforms, dataset_resolution, make_loa
 from hf_fair.classify.objectives import ERM, Objective, make_objective
 from hf_fair.data import DataArguments, load_group_dataset, spec_of
 from hf_fair.errors import HfFairError
-from hf_fair.io_utils import atomic_dir, atomic_file, write_json
+from hf_fair.io_utils import atomic_dir, write_json
 from hf_fair.metrics import group_metrics
 
 logger = logging.getLogger("hf_fair.classify")
@@ -38,6 +38,7 @@ def fingerprint(args: ClassifierArguments, data_args: DataArguments) -> str:
     return runfolder.fingerprint(args, data_args)
 
 
+STATE, PROGRESS = "state", "progress.json"  # resumable state: accelerate's save_state folder + our record
 SELECT_KEY = {
     "val_worst_group": ("validation", "worst_group_acc"),
     "val_worst_class": ("validation", "worst_class_acc"),
@@ -247,23 +248,22 @@ class ClassifierRun:
         if write_json_main:
             write_json(self.out / "config.json", {"fingerprint": self.fp, "num_processes": acc.num_processes, "classifier": asdict(a), "data": asdict(self.data_args), "versions": runfolder.versions("timm", "accelerate", "datasets")})
 
-        state_file = self.out / "state" / "checkpoint.pt"
+        progress_file = self.out / STATE / PROGRESS
         start_epoch, step, history, best = 0, 0, [], None
-        resume = torch.load(state_file, map_location="cpu", weights_only=False) if state_file.is_file() else None
-        if resume is not None:
-            model.load_state_dict(resume["model"])
-            objective.load_state_dict(resume["objective"])
-            start_epoch, step, history, best = resume["epoch"], resume["step"], resume["history"], resume["best"]
-            logger.info("resuming '%s' after epoch %d", self.out, start_epoch)
-        else:
+        resume = json.loads(progress_file.read_text()) if progress_file.is_file() else None
+        if resume is None:
             objective.before_training(self, train, train_tf, eval_tf, n_classes)
 
         steps_per_epoch = math.ceil(len(train) / (a.batch_size * acc.num_processes))
         optimizer, scheduler = self._optimizer(model, steps_per_epoch, a.epochs)
-        if resume is not None:
-            optimizer.load_state_dict(resume["optimizer"])
-            scheduler.load_state_dict(resume["scheduler"])
         model, optimizer = acc.prepare(model, optimizer)
+        # the schedule counts per-process steps already: registered for save_state, not prepared
+        # (a prepared scheduler would step once per process)
+        acc.register_for_checkpointing(scheduler, objective)
+        if resume is not None:
+            acc.load_state(str(self.out / STATE))
+            start_epoch, step, history, best = resume["epoch"], resume["step"], resume["history"], resume["best"]
+            logger.info("resuming '%s' after epoch %d", self.out, start_epoch)
         eval_loaders = {s: acc.prepare(make_loader(dsd[s], eval_tf, a.eval_batch_size, False, 0, a.num_workers)) for s in eval_splits}
 
         stopped_early = False
@@ -289,7 +289,7 @@ class ClassifierRun:
                     self._save_model(model, self.out / "best")
                 logger.info("epoch %d: loss %.4f %s", epoch + 1, train_loss, self._summary(record))
             history.append(record)
-            self._save_state(model, optimizer, scheduler, objective, epoch + 1, step, history, best)
+            self._save_state(epoch + 1, step, history, best)
             if last:
                 stopped_early = epoch < a.epochs - 1
                 break
@@ -320,23 +320,27 @@ class ClassifierRun:
             with atomic_dir(directory) as tmp:
                 models.save_checkpoint(self.accelerator.unwrap_model(model), tmp, **self.checkpoint_config)
 
-    def _save_state(self, model, optimizer, scheduler, objective, epoch, step, history, best):
-        self.accelerator.wait_for_everyone()
-        if self.accelerator.is_main_process:
-            state_dir = self.out / "state"
-            state_dir.mkdir(parents=True, exist_ok=True)
-            payload = {
-                "model": self.accelerator.unwrap_model(model).state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "objective": objective.state_dict(),
-                "epoch": epoch,
-                "step": step,
-                "history": history,
-                "best": best,
-            }
-            with atomic_file(state_dir / "checkpoint.pt") as tmp:
-                torch.save(payload, tmp)
+    def _save_state(self, epoch, step, history, best):
+        """``accelerator.save_state`` (model, optimizer, schedule, objective, RNG) plus the
+        epoch/history record, written beside ``state/`` and swapped in whole: a run killed while
+        saving resumes from the previous epoch."""
+        acc = self.accelerator
+        final, partial = self.out / STATE, self.out / f"{STATE}.partial"
+        acc.wait_for_everyone()
+        if acc.is_main_process and partial.exists():
+            shutil.rmtree(partial)
+        acc.wait_for_everyone()
+        acc.save_state(str(partial))
+        acc.wait_for_everyone()
+        if acc.is_main_process:
+            write_json(partial / PROGRESS, {"epoch": epoch, "step": step, "history": history, "best": best})
+            old = self.out / f"{STATE}.old"
+            shutil.rmtree(old, ignore_errors=True)
+            if final.exists():
+                final.rename(old)
+            partial.rename(final)
+            shutil.rmtree(old, ignore_errors=True)
+        acc.wait_for_everyone()
 
     def _finish(self, model, objective: Objective, dsd, spec, history, best, eval_tf, stopped_early) -> dict:
         a, acc = self.args, self.accelerator

@@ -3,7 +3,7 @@
 from hf_fair.data.groups import GroupSpec
 from hf_fair.data.registry import DATASET_NAMES, DataArguments, load_group_dataset, load_source
 from hf_fair.data.severity import SeverityReport, apply_bias_severity, group_counts, largest_feasible_severity
-from hf_fair.data.spec_io import attach_spec, spec_of
+from hf_fair.data.groups import attach_spec, spec_of
 
 __all__ = [
     "DATASET_NAMES",

@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from hf_fair.data.groups import GroupSpec
-from hf_fair.data.spec_io import attach_spec
+from hf_fair.data.groups import attach_spec
 from hf_fair import skipped
 from hf_fair.errors import HfFairError
 

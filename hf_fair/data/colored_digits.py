@@ -22,7 +22,7 @@ from PIL import Image
 
 from hf_fair.data.building import balance_indices
 from hf_fair.data.groups import GroupSpec
-from hf_fair.data.spec_io import attach_spec
+from hf_fair.data.groups import attach_spec
 
 NAME = "colored-digits"
 IMAGE_SIZE = 32

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datasets
 
 from hf_fair.data.severity import SeverityReport, group_counts
-from hf_fair.data.spec_io import spec_of
+from hf_fair.data.groups import spec_of
 
 
 def group_count_table(dsd: datasets.DatasetDict, report: SeverityReport | None = None) -> str:

@@ -6,6 +6,7 @@ are (0,0)=0, (0,1)=1, (1,0)=2, (1,1)=3 — the convention of group_DRO and Subpo
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 
 import datasets
@@ -139,3 +140,23 @@ class GroupSpec:
             attribute_names=features["attribute"].names,
             **kwargs,
         )
+
+
+# ---- the spec travels with its DatasetDict (in each split's DatasetInfo) through save_to_disk /
+# load_from_disk; for datasets made elsewhere it is recovered from the label/attribute ClassLabels
+_PREFIX = "hf-fair GroupSpec: "
+
+
+def attach_spec(dsd: datasets.DatasetDict, spec: GroupSpec) -> datasets.DatasetDict:
+    text = _PREFIX + json.dumps(spec.to_dict(), sort_keys=True)
+    for split in dsd.values():
+        split.info.description = text
+    return dsd
+
+
+def spec_of(data: datasets.DatasetDict | datasets.Dataset) -> GroupSpec:
+    first = next(iter(data.values())) if isinstance(data, datasets.DatasetDict) else data
+    desc = first.info.description or ""
+    if desc.startswith(_PREFIX):
+        return GroupSpec.from_dict(json.loads(desc[len(_PREFIX):]))
+    return GroupSpec.from_features(first.features)

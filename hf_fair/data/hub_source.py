@@ -7,7 +7,7 @@ import numpy as np
 
 from hf_fair.data.building import SPLIT_ALIASES, STANDARD_SPLITS
 from hf_fair.data.groups import GroupSpec
-from hf_fair.data.spec_io import attach_spec
+from hf_fair.data.groups import attach_spec
 from hf_fair.errors import HfFairError
 
 

@@ -57,7 +57,7 @@ def load_source(args: DataArguments) -> datasets.DatasetDict:
     """The dataset as its source gives it (no severity applied)."""
     name = check_dataset_name(args.dataset)
     if is_saved_dataset(name):
-        from hf_fair.data.spec_io import spec_of
+        from hf_fair.data.groups import spec_of
 
         _unused(args, set())
         dsd = datasets.load_from_disk(name)

@@ -15,7 +15,7 @@ import datasets
 import numpy as np
 
 from hf_fair.data.groups import GroupSpec
-from hf_fair.data.spec_io import attach_spec, spec_of
+from hf_fair.data.groups import attach_spec, spec_of
 from hf_fair.errors import HfFairError
 
 BIASED_SPLITS = ("train", "validation")

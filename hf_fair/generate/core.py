@@ -284,7 +284,7 @@ def _run_shards(mine: list[Shard], args, manifest, spec, acc, store: PartialStor
 
 
 def _finish(args, data_args, dsd, spec, units, manifest, shards, store, fp, quota, command, run, api) -> dict:
-    from hf_fair.data.spec_io import attach_spec
+    from hf_fair.data.groups import attach_spec
     from hf_fair.generate.card import generated_dataset_card
 
     out = Path(args.output_dir)

@@ -10,7 +10,8 @@ import argparse
 
 
 def _parser(prog: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, allow_abbrev=False, description="data -> cluster -> adapters -> generate -> classify -> report, cached per stage")
+    p = argparse.ArgumentParser(prog=prog, allow_abbrev=False, formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                                description="data -> cluster -> adapters -> generate -> classify -> report, cached per stage")
     p.add_argument("config", help="run config (YAML)")
     p.add_argument("--output_dir", help="run folder (overrides `output_dir`)")
     p.add_argument("--severities", type=float, nargs="+", help="overrides `severities`")

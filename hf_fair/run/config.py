@@ -29,6 +29,7 @@ import yaml
 
 from hf_fair.classify.config import OBJECTIVES, SCOPES, ClassifierArguments
 from hf_fair.cluster import ClusterArguments
+from hf_fair.config import build_config, read_yaml
 from hf_fair.data import DataArguments
 from hf_fair.adapters.config import AdapterArguments
 from hf_fair.generate.config import GenerateArguments
@@ -127,18 +128,8 @@ class RunArguments:
         for n in names:
             values.update(self.sections.get(n, {}))
         values.update(runner)
-        types = {f.name: str(f.type) for f in fields(cls)}
-        for k, v in values.items():
-            # YAML 1.1 reads 1e-4 (no dot) as a string: coerce numbers by the field's type
-            if isinstance(v, str) and "float" in types.get(k, "") and "str" not in types[k]:
-                try:
-                    values[k] = float(v)
-                except ValueError:
-                    raise HfFairError(f"option '{k}' in section(s) {list(names)} must be a number, got '{v}'") from None
-        try:
-            return cls(**values)
-        except (TypeError, ValueError) as e:
-            raise HfFairError(f"section(s) {list(names)}: {e}") from None
+        # the stage commands' parser: YAML's 1e-4 (a string in YAML 1.1) becomes a float there too
+        return build_config(cls, values, where=f"section(s) {list(names)}")
 
     def data_args(self, severity: float) -> DataArguments:
         return self._build(DataArguments, "data", dataset=self.dataset, severity=severity)
@@ -227,12 +218,7 @@ def apply_settings(data: dict, settings: list[str]) -> dict:
 
 def load_run_config(path: str | Path, overrides: dict | None = None, settings: list[str] | None = None) -> RunArguments:
     path = Path(path)
-    if not path.is_file():
-        raise HfFairError(f"run config '{path}' does not exist")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise HfFairError(f"run config '{path}' is not valid YAML: {e}") from None
+    data = read_yaml(path, what="run config")
     if overrides:
         data = {**data, **overrides}
     if settings:

@@ -61,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     from hf_fair.generate.plan import image_seed
     from hf_fair.generate.sources import UnitSwitcher, adapter_units, source_of_manifest, vanilla_units
 
-    p = argparse.ArgumentParser(prog="python -m hf_fair.diffusion.embedded.style_probe", allow_abbrev=False, description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m hf_fair.diffusion.embedded.style_probe", allow_abbrev=False, description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--adapters", required=True, help="adapters folder (manifest.json) trained on colored-digits")
     p.add_argument("--groups", type=int, nargs="+", default=[1, 2], help="group ids (default: the two minority groups)")
     p.add_argument("--num_images", type=int, default=48)
