@@ -343,3 +343,21 @@ def test_saved_model_records_input_size_and_class_names(tmp_path):
     assert size == 16 and names == ["small", "large"]
     probs = predict_proba(str(tmp_path / "m"), Image.new("RGB", (40, 30), (200, 0, 0)))
     assert set(probs) == {"small", "large"} and abs(sum(probs.values()) - 1) < 1e-5
+
+
+def test_schedule_warms_up_linearly_then_decays_to_zero():
+    from types import SimpleNamespace
+
+    from hf_fair.classify.trainer import ClassifierRun
+
+    args = ClassifierArguments(output_dir="unused", optimizer="adamw", learning_rate=0.01, warmup_epochs=1)
+    model = torch.nn.Linear(3, 2)
+    optimizer, scheduler = ClassifierRun._optimizer(SimpleNamespace(args=args), model, steps_per_epoch=4, epochs=3)
+    lrs = []
+    for _ in range(12):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert lrs[:5] == pytest.approx([0.0, 0.0025, 0.005, 0.0075, 0.01])  # 4 warm-up steps from 0
+    assert all(a > b for a, b in zip(lrs[4:], lrs[5:]))  # cosine decay after the warm-up
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)

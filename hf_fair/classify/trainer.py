@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
+from transformers import get_scheduler
 
 from hf_fair import runfolder
 from hf_fair.accel import make_accelerator
@@ -134,14 +135,8 @@ class ClassifierRun:
             opt = torch.optim.AdamW(params, lr=a.learning_rate, weight_decay=a.weight_decay)
         total = max(1, steps_per_epoch * epochs)
         warm = int(a.warmup_epochs * steps_per_epoch)
-
-        def lr_lambda(step):
-            if step < warm:
-                return (step + 1) / warm
-            t = (step - warm) / max(1, total - warm)
-            return 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
-
-        return opt, torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda)
+        # linear warm-up from 0, then cosine to 0 (transformers' schedule, as in pretraining the base)
+        return opt, get_scheduler("cosine", opt, num_warmup_steps=warm, num_training_steps=total)
 
     # ---------------------------------------------------------------- loops
     def _train_epoch(self, model, loader, optimizer, scheduler, objective: Objective, epoch: int, step: int):
