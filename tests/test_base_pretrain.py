@@ -69,3 +69,24 @@ def test_continue_from_a_finished_pipeline(short_run, tmp_path):
     assert not torch.equal(old.unet.conv_out.weight, new.unet.conv_out.weight)  # UNet trained on
     card = (res.folder / "README.md").read_text()
     assert "continued" in card and "pytest continue" in card
+
+
+def test_decoder_stage_trains_the_decoder_only(short_run, tmp_path):
+    """--vae_decoder_steps: the encoder (hence the latents the UNet learned) is unchanged."""
+    _, result = short_run
+    cfg = PretrainArguments(output_dir=str(tmp_path / "dec"), preset="test", init_from=str(result.folder), unet_steps=0,
+                            vae_decoder_steps=6, batch_size=8, log_every=3, warmup_steps=2, num_threads=1,
+                            corpus_styles="hand,typeset")
+    res = pretrain(cfg, command="pytest decoder")
+    assert res.unet_losses == [] and len(res.vae_decoder_losses) == 2
+    old = StableDiffusionPipeline.from_pretrained(str(result.folder), local_files_only=True)
+    new = StableDiffusionPipeline.from_pretrained(str(res.folder), local_files_only=True)
+    for a, b in zip(old.vae.encoder.parameters(), new.vae.encoder.parameters()):
+        assert torch.equal(a, b)
+    assert torch.equal(old.unet.conv_out.weight, new.unet.conv_out.weight)
+    assert not torch.equal(old.vae.decoder.conv_out.weight, new.vae.decoder.conv_out.weight)
+    assert old.vae.config.scaling_factor == new.vae.config.scaling_factor
+    log = json.loads((res.folder / "training_log.json").read_text())
+    assert log["vae_decoder_losses"] == res.vae_decoder_losses
+    with pytest.raises(HfFairError, match="vae_decoder_steps"):
+        PretrainArguments(output_dir="x", vae_decoder_steps=-1)

@@ -56,11 +56,13 @@ class PretrainArguments:
     num_threads: int = field(default=0, metadata={"help": "torch CPU threads per process (0 = torch's default)"})
     overwrite: bool = field(default=False, metadata={"help": "replace an existing finished output_dir"})
     init_from: str = field(default=None, metadata={"help": "continue pretraining from this pipeline folder ('embedded' = the shipped base): its VAE is kept, UNet and text encoder train on"})
+    vae_decoder_steps: int = field(default=0, metadata={"help": "last stage: steps training the VAE decoder alone on the corpus styles (the encoder, hence the latent space and the UNet, unchanged)"})
+    vae_decoder_lr: float = field(default=3e-4, metadata={"help": "VAE-decoder learning rate (AdamW, cosine decay)"})
 
     def __post_init__(self):
         if self.preset not in ("shipped", "test"):
             raise HfFairError(f"--preset must be 'shipped' or 'test', not '{self.preset}'")
-        for name in ("vae_steps", "unet_steps"):
+        for name in ("vae_steps", "unet_steps", "vae_decoder_steps"):
             if getattr(self, name) < 0:
                 raise HfFairError(f"--{name} must be >= 0")
         if self.batch_size < 1:
@@ -81,6 +83,7 @@ class PretrainResult:
     folder: Path
     vae_losses: list = field(default_factory=list)
     unet_losses: list = field(default_factory=list)
+    vae_decoder_losses: list = field(default_factory=list)
 
 
 def _model_config(preset: str):
@@ -183,6 +186,54 @@ def train_vae(cfg: PretrainArguments, accelerator, vae, work: Path) -> list[floa
         (final / "losses.json").write_text(json.dumps(losses))
         (final / "DONE").write_text("ok")
     accelerator.wait_for_everyone()
+    return losses
+
+
+def train_vae_decoder(cfg: PretrainArguments, accelerator, vae, work: Path) -> list[float]:
+    """Last stage: the decoder (and post-quant conv) learn to draw the corpus styles from the
+    frozen encoder's latents. The latent space does not move, so a UNet trained on it stays valid.
+    Why it exists: a VAE trained on typeset glyphs decodes thick, blurred strokes thin and blotchy
+    (docs/RESULTS.md, session 4)."""
+    ckpt_dir = work / "vae-decoder-checkpoints"
+    vae.requires_grad_(False)
+    trainable = [*vae.decoder.parameters(), *vae.post_quant_conv.parameters()]
+    for p in trainable:
+        p.requires_grad_(True)
+    optimizer = torch.optim.AdamW(trainable, lr=cfg.vae_decoder_lr, weight_decay=0.0)
+    sched = _cosine(optimizer, min(cfg.warmup_steps, cfg.vae_decoder_steps // 4), cfg.vae_decoder_steps)
+    model, optimizer, sched = accelerator.prepare(vae, optimizer, sched)
+    losses: list[float] = []
+    accelerator.register_for_checkpointing(_Losses(losses))
+    start, path = _latest_checkpoint(ckpt_dir)
+    if path is not None:
+        accelerator.load_state(str(path))
+        logger.info("resuming the VAE-decoder stage from step %d", start)
+    inner = accelerator.unwrap_model(model)
+    inner.decoder.train()
+    running, t0 = 0.0, time.time()
+    for step in range(start, cfg.vae_decoder_steps):
+        x, _ = _batch(cfg.seed, 4, accelerator.process_index, step, cfg.batch_size, 0.0, cfg.styles)
+        x = x.to(accelerator.device)
+        with torch.no_grad():
+            z = inner.encode(x).latent_dist.mean
+        rec = inner.decode(z).sample
+        loss = F.l1_loss(rec, x) + F.mse_loss(rec, x)
+        accelerator.backward(loss)
+        optimizer.step()
+        sched.step()
+        optimizer.zero_grad(set_to_none=True)
+        running += loss.item()
+        if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.vae_decoder_steps:
+            n = (step % cfg.log_every) + 1
+            losses.append(running / n)
+            rate = n * cfg.batch_size * accelerator.num_processes / (time.time() - t0)
+            accelerator.print(f"vae decoder step {step + 1}/{cfg.vae_decoder_steps} loss {running / n:.4f} ({rate:.0f} img/s)")
+            running, t0 = 0.0, time.time()
+        if (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.vae_decoder_steps:
+            _save_checkpoint(accelerator, ckpt_dir, step + 1)
+    vae = accelerator.unwrap_model(model)
+    vae.requires_grad_(False)
+    vae.eval()
     return losses
 
 
@@ -350,6 +401,7 @@ def _pretrain(cfg: PretrainArguments, accelerator, command: str | None, out: Pat
     if cfg.vae_steps == 0 and not cfg.init_from:
         parts.vae.register_to_config(scaling_factor=1.0)
     unet_losses = train_unet(cfg, accelerator, parts, work)
+    decoder_losses = train_vae_decoder(cfg, accelerator, parts.vae, work) if cfg.vae_decoder_steps > 0 else []
     elapsed = time.time() - t_start
 
     if accelerator.is_main_process:
@@ -362,6 +414,7 @@ def _pretrain(cfg: PretrainArguments, accelerator, command: str | None, out: Pat
             "parameters": {n: count_parameters(m) for n, m in (("vae", parts.vae), ("unet", parts.unet), ("text_encoder", parts.text_encoder))},
             "vae_losses": vae_losses,
             "unet_losses": unet_losses,
+            "vae_decoder_losses": decoder_losses,
             "unet_steps_done": getattr(parts, "unet_steps_done", cfg.unet_steps),
             "log_every": cfg.log_every,
             "num_processes": accelerator.num_processes,
@@ -377,7 +430,7 @@ def _pretrain(cfg: PretrainArguments, accelerator, command: str | None, out: Pat
             write_model_card(tmp, info)
         shutil.rmtree(work, ignore_errors=True)
     accelerator.wait_for_everyone()
-    return PretrainResult(folder=out, vae_losses=vae_losses, unet_losses=unet_losses)
+    return PretrainResult(folder=out, vae_losses=vae_losses, unet_losses=unet_losses, vae_decoder_losses=decoder_losses)
 
 
 def main(argv: list[str]) -> int:
