@@ -106,6 +106,9 @@ def test_objectives_train_and_write_outputs(tmp_path, small_digits, objective):
     model = timm.create_model(f"local-dir:{out / 'model'}")
     assert model.num_classes == 2
     assert "worst_group_acc" in (out / "model" / "README.md").read_text()
+    saved_cfg = json.loads((out / "model" / "config.json").read_text())  # a checkpoint alone names its classes and groups
+    assert saved_cfg["label_names"] == ["small", "large"]
+    assert saved_cfg["group_names"] == ["small|red", "small|green", "large|red", "large|green"]
     if objective == "dfr":
         assert m["dfr"]["C"] > 0
 

@@ -234,7 +234,8 @@ class ClassifierRun:
         model = self._build_model(n_classes)
         size = a.image_size or dataset_resolution(train)
         # recorded in the saved model's config: a reader needs no guess of the input size or class names
-        self.checkpoint_config = {"input_size": size, "label_names": list(train.features["label"].names)}
+        self.checkpoint_config = {"input_size": size, "label_names": list(train.features["label"].names),
+                                  "extra_config": {"group_names": list(spec.group_names)} if spec else None}
         train_tf, eval_tf = build_transforms(model, size, a.augment, a.hflip, a.shift_px)
         objective.setup(
             np.asarray(train["label"]), np.asarray(train["group"]) if has_groups else None, spec.n_groups if spec else n_classes
