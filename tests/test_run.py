@@ -65,6 +65,16 @@ def test_config_refuses_typos_and_runner_owned_options(tmp_path):
     assert cfg.sources() == ["lora"]
 
 
+def test_a_bad_section_value_is_one_error_naming_the_section(tmp_path):
+    """Sections go through the stage commands' parser: same types, same one-line errors."""
+    cfg = config_from_dict(_cfg(tmp_path, classifier={"epochs": "many"}))
+    with pytest.raises(HfFairError, match=r"section\(s\) \['classifier'\].*--epochs.*many"):
+        cfg.classifier_args(output_dir="x", seed=0)
+    cfg = config_from_dict(_cfg(tmp_path, generate={"images_per_group": 3, "guidance_scale": "3e0"}))
+    args = cfg.generate_args("vanilla", None, "out")
+    assert args.guidance_scale == 3.0 and args.adapters is None and args.images_per_group == 3
+
+
 def test_shipped_configs_load_and_output_dir_overrides_the_run_folder():
     from hf_fair.run.cli import _parser, overrides_from
     from hf_fair.run.config import load_run_config
