@@ -125,6 +125,38 @@ def _cosine(optimizer, warmup: int, total: int):
                          scheduler_specific_kwargs={"min_lr_rate": 0.1})
 
 
+def _vae_stage(cfg, accelerator, vae, optimizer, sched, steps, ckpt_dir, stream, name, loss_fn, train_part=None):
+    """The loop both VAE stages share: resume from the latest checkpoint, draw corpus batches from
+    their own stream, log and checkpoint. Returns the prepared model and the logged losses."""
+    model, optimizer, sched = accelerator.prepare(vae, optimizer, sched)
+    losses: list[float] = []
+    accelerator.register_for_checkpointing(_Losses(losses))
+    start, path = _latest_checkpoint(ckpt_dir)
+    if path is not None:
+        accelerator.load_state(str(path))
+        logger.info("resuming the %s stage from step %d", name, start)
+    inner = accelerator.unwrap_model(model)
+    (train_part(inner) if train_part else model).train()
+    running, t0 = 0.0, time.time()
+    for step in range(start, steps):
+        x, _ = _batch(cfg.seed, stream, accelerator.process_index, step, cfg.batch_size, 0.0, cfg.styles)
+        loss = loss_fn(inner, x.to(accelerator.device))
+        accelerator.backward(loss)
+        optimizer.step()
+        sched.step()
+        optimizer.zero_grad(set_to_none=True)
+        running += loss.item()
+        if (step + 1) % cfg.log_every == 0 or step + 1 == steps:
+            n = (step % cfg.log_every) + 1
+            losses.append(running / n)
+            rate = n * cfg.batch_size * accelerator.num_processes / (time.time() - t0)
+            accelerator.print(f"{name} step {step + 1}/{steps} loss {running / n:.4f} ({rate:.0f} img/s)")
+            running, t0 = 0.0, time.time()
+        if (step + 1) % cfg.checkpoint_every == 0 and step + 1 < steps:
+            _save_checkpoint(accelerator, ckpt_dir, step + 1)
+    return model, losses
+
+
 def train_vae(cfg: PretrainArguments, accelerator, vae, work: Path) -> list[float]:
     """Stage 1. Returns the logged losses; leaves ``vae`` trained with its scaling factor set."""
     from accelerate.utils import set_seed
@@ -143,37 +175,14 @@ def train_vae(cfg: PretrainArguments, accelerator, vae, work: Path) -> list[floa
     set_seed(cfg.seed + 1)
     optimizer = torch.optim.AdamW(vae.parameters(), lr=cfg.vae_lr, weight_decay=0.0)
     sched = _cosine(optimizer, cfg.warmup_steps, cfg.vae_steps)
-    model, optimizer, sched = accelerator.prepare(vae, optimizer, sched)
-    losses: list[float] = []
-    accelerator.register_for_checkpointing(_Losses(losses))
-    start, path = _latest_checkpoint(ckpt_dir)
-    if path is not None:
-        accelerator.load_state(str(path))
-        logger.info("resuming the VAE stage from step %d", start)
-    inner = accelerator.unwrap_model(model)
-    model.train()
-    running, t0 = 0.0, time.time()
-    for step in range(start, cfg.vae_steps):
-        x, _ = _batch(cfg.seed, 1, accelerator.process_index, step, cfg.batch_size, 0.0, cfg.styles)
-        x = x.to(accelerator.device)
+
+    def vae_loss(inner, x):
         posterior = inner.encode(x).latent_dist
         rec = inner.decode(posterior.sample()).sample
         kl = posterior.kl().mean() / posterior.mean[0].numel()
-        loss = F.l1_loss(rec, x) + F.mse_loss(rec, x) + cfg.kl_weight * kl
-        accelerator.backward(loss)
-        optimizer.step()
-        sched.step()
-        optimizer.zero_grad(set_to_none=True)
-        running += loss.item()
-        if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.vae_steps:
-            n = (step % cfg.log_every) + 1
-            losses.append(running / n)
-            rate = n * cfg.batch_size * accelerator.num_processes / (time.time() - t0)
-            accelerator.print(f"vae step {step + 1}/{cfg.vae_steps} loss {running / n:.4f} ({rate:.0f} img/s)")
-            running, t0 = 0.0, time.time()
-        if (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.vae_steps:
-            _save_checkpoint(accelerator, ckpt_dir, step + 1)
+        return F.l1_loss(rec, x) + F.mse_loss(rec, x) + cfg.kl_weight * kl
 
+    model, losses = _vae_stage(cfg, accelerator, vae, optimizer, sched, cfg.vae_steps, ckpt_dir, 1, "vae", vae_loss)
     vae = accelerator.unwrap_model(model)
     vae.eval()
     with torch.no_grad():
@@ -201,36 +210,15 @@ def train_vae_decoder(cfg: PretrainArguments, accelerator, vae, work: Path) -> l
         p.requires_grad_(True)
     optimizer = torch.optim.AdamW(trainable, lr=cfg.vae_decoder_lr, weight_decay=0.0)
     sched = _cosine(optimizer, min(cfg.warmup_steps, cfg.vae_decoder_steps // 4), cfg.vae_decoder_steps)
-    model, optimizer, sched = accelerator.prepare(vae, optimizer, sched)
-    losses: list[float] = []
-    accelerator.register_for_checkpointing(_Losses(losses))
-    start, path = _latest_checkpoint(ckpt_dir)
-    if path is not None:
-        accelerator.load_state(str(path))
-        logger.info("resuming the VAE-decoder stage from step %d", start)
-    inner = accelerator.unwrap_model(model)
-    inner.decoder.train()
-    running, t0 = 0.0, time.time()
-    for step in range(start, cfg.vae_decoder_steps):
-        x, _ = _batch(cfg.seed, 4, accelerator.process_index, step, cfg.batch_size, 0.0, cfg.styles)
-        x = x.to(accelerator.device)
+
+    def decoder_loss(inner, x):
         with torch.no_grad():
             z = inner.encode(x).latent_dist.mean
         rec = inner.decode(z).sample
-        loss = F.l1_loss(rec, x) + F.mse_loss(rec, x)
-        accelerator.backward(loss)
-        optimizer.step()
-        sched.step()
-        optimizer.zero_grad(set_to_none=True)
-        running += loss.item()
-        if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.vae_decoder_steps:
-            n = (step % cfg.log_every) + 1
-            losses.append(running / n)
-            rate = n * cfg.batch_size * accelerator.num_processes / (time.time() - t0)
-            accelerator.print(f"vae decoder step {step + 1}/{cfg.vae_decoder_steps} loss {running / n:.4f} ({rate:.0f} img/s)")
-            running, t0 = 0.0, time.time()
-        if (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.vae_decoder_steps:
-            _save_checkpoint(accelerator, ckpt_dir, step + 1)
+        return F.l1_loss(rec, x) + F.mse_loss(rec, x)
+
+    model, losses = _vae_stage(cfg, accelerator, vae, optimizer, sched, cfg.vae_decoder_steps, ckpt_dir, 4, "vae decoder",
+                               decoder_loss, train_part=lambda inner: inner.decoder)
     vae = accelerator.unwrap_model(model)
     vae.requires_grad_(False)
     vae.eval()
