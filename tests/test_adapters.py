@@ -460,3 +460,21 @@ def test_two_processes_train_each_unit_once(lora_run, small_path, tmp_path):
         a, b = _lora_tensors(out / "units" / f"g{g}"), _lora_tensors(lora_run / "units" / f"g{g}")
         assert a.keys() == b.keys()
         assert all(torch.equal(a[k], b[k]) if exact else torch.allclose(a[k], b[k], rtol=1e-3, atol=1e-5) for k in a)
+
+
+def test_prior_preservation_class_images_show_the_class(small, tmp_path):
+    """Class images are drawn with the prompts that describe each group to the base (one per
+    digit of the class, cycled), not with the group prompt whose class word the base never saw."""
+    out = tmp_path / "pp"
+    train_adapters(AdapterArguments(output_dir=str(out), method="dreambooth_lora", unit="group", with_prior_preservation=True,
+                                    num_class_images=7, class_inference_steps=2, max_train_steps=1, train_batch_size=2), dsd=small)
+    spec = spec_of(small)
+    for g in range(spec.n_groups):
+        folder = out / "class_images" / f"g{g}"
+        done = json.loads((folder / "done.json").read_text())
+        variants = spec.prompt_variants(g)
+        assert len(variants) == 5 and spec.group_prompt(g) not in variants
+        assert done["prompts"] == [variants[i % 5] for i in range(7)]
+        assert sorted(p.name for p in folder.glob("*.png")) == sorted(f"{s}.png" for s in done["seeds"])
+    assert read_manifest(out)["units"][2]["prior_preservation"] is True
+    assert done["prompts"][0] == "a green digit 5"  # the last group, (large, green)

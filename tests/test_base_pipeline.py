@@ -83,3 +83,21 @@ def test_unknown_base_gives_a_clear_error(tmp_path):
     # a Hub id that is not in the (offline) cache
     with pytest.raises(HfFairError, match="could not load base"):
         load_base("hf-fair-tests/does-not-exist")
+
+
+def test_base_revision_follows_the_weights(tiny_folder, tmp_path):
+    """Cache keys name a base by its weights: a copy is the same base, one changed byte is not."""
+    import shutil
+
+    from hf_fair.diffusion import base_revision
+
+    folder, _ = tiny_folder
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    assert base_revision(str(copy)) == base_revision(str(folder)) != base_revision("embedded")
+    weights = next(copy.glob("unet/*.safetensors"))
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1
+    weights.write_bytes(bytes(data))
+    assert base_revision(str(copy)) != base_revision(str(folder))
+    assert base_revision("stable-diffusion-v1-5/stable-diffusion-v1-5") == "stable-diffusion-v1-5/stable-diffusion-v1-5"

@@ -85,23 +85,29 @@ def prepare_output(output: Path, settings: dict, overwrite: bool) -> None:
     write_json(cfg, settings)
 
 
-def _class_images(pipe, output: Path, groups_prompts: dict[int, str], args: AdapterArguments) -> None:
-    """Generate (once) the prior-preservation class images of each group with the base."""
+def _class_images(pipe, output: Path, groups_prompts: dict[int, list[str]], args: AdapterArguments) -> None:
+    """Generate (once) the prior-preservation class images of each group with the base.
+
+    A group's images cycle through the prompts that describe it to the base (the dataset's
+    ``prompt_variants``: "a red digit 7" for (large, red) on the embedded base, whose captions
+    never said "large" for digits 5-9), so the prior holds images of the class, not of whatever
+    the base reads into the group prompt's words."""
     from tqdm.auto import tqdm
 
-    for g, prompt in groups_prompts.items():
+    for g, prompts in groups_prompts.items():
         folder = output / "class_images" / f"g{g}"
         if (folder / "done.json").is_file():
             continue
         with atomic_dir(folder) as tmp:
             seeds = [args.seed * 100_003 + g * 10_007 + i for i in range(args.num_class_images)]
+            per_image = [prompts[i % len(prompts)] for i in range(len(seeds))]
             for i in tqdm(range(0, len(seeds), 32), desc=f"class images g{g}", leave=False):
                 chunk = seeds[i : i + 32]
-                images = pipe([prompt] * len(chunk), num_inference_steps=args.class_inference_steps,
+                images = pipe(per_image[i : i + 32], num_inference_steps=args.class_inference_steps,
                               generator=[torch.Generator().manual_seed(s) for s in chunk]).images
                 for s, im in zip(chunk, images):
                     im.save(tmp / f"{s}.png")
-            write_json(tmp / "done.json", {"prompt": prompt, "seeds": seeds})
+            write_json(tmp / "done.json", {"prompts": per_image, "seeds": seeds})
 
 
 def _load_class_images(output: Path, group: int) -> list:
@@ -195,7 +201,7 @@ def train_adapters(
     if args.with_prior_preservation:
         if accelerator.is_main_process:
             pipe = load_base(args.base, device=str(accelerator.device))
-            _class_images(pipe, output, {g: spec.group_prompt(g) for g in sorted({u.group for u in units})}, args)
+            _class_images(pipe, output, {g: spec.prompt_variants(g) for g in sorted({u.group for u in units})}, args)
         accelerator.wait_for_everyone()
 
     if todo:

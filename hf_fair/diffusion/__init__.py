@@ -6,6 +6,6 @@ of the embedded base live in ``hf_fair.diffusion.embedded``. Adapters are ``hf_f
 synthetic datasets ``hf_fair.generate``.
 """
 
-from hf_fair.diffusion.base import EMBEDDED, EMBEDDED_PATH, load_base, resolve_base
+from hf_fair.diffusion.base import EMBEDDED, EMBEDDED_PATH, base_revision, load_base, resolve_base
 
-__all__ = ["EMBEDDED", "EMBEDDED_PATH", "load_base", "resolve_base"]
+__all__ = ["EMBEDDED", "EMBEDDED_PATH", "base_revision", "load_base", "resolve_base"]

@@ -48,6 +48,23 @@ def resolve_base(name_or_path: str | Path = EMBEDDED) -> str:
     )
 
 
+def base_revision(name_or_path: str | Path = EMBEDDED) -> str:
+    """What identifies a base's weights in cache keys: for a local folder (the embedded base
+    included) a hash of its weight files, so a re-trained base never reuses stages made with the
+    old one; for a Hub id, the id (its revision is the Hub's business)."""
+    import hashlib
+
+    where = resolve_base(name_or_path)
+    folder = Path(where)
+    if not folder.is_dir():
+        return where
+    digest = hashlib.sha256()
+    for f in sorted(folder.rglob("*.safetensors")) + sorted(folder.rglob("*.bin")):
+        digest.update(str(f.relative_to(folder)).encode())
+        digest.update(f.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def load_base(
     name_or_path: str | Path = EMBEDDED,
     *,

@@ -1,8 +1,9 @@
 """``hf-fair demo``: the embedded default end to end, with the results table at the end.
 
-Colored Digits at severity 0.99, one seed, every method (real-data baselines, the four synthetic
-sources with last-layer finetuning, clustered DreamBooth + Group-DRO, and the oracle), through
-the same runner as ``hf-fair run``. ``--quick`` is a short smoke run of the same stages.
+Colored Digits at severity 0.99, one seed, the paper's comparison (ERM, Group-DRO, DFR, vanilla
+and clustered DreamBooth synthetic data with last-layer finetuning and with DFR, the oracle),
+through the same runner as ``hf-fair run``; ``configs/colored_digits.yaml`` has every method.
+``--quick`` is a short smoke run of the same stages.
 """
 
 from __future__ import annotations

@@ -52,8 +52,19 @@ class Runner:
         self.log = log
         self.timings: dict[str, float] = {}
         self.stage = "data"  # the stage running now, for the one-line error of an unexpected failure
+        self._base_weights: dict[str, str] = {}
 
     # ------------------------------------------------------------------ helpers
+    def base_weights(self, base: str | None) -> str:
+        """The base's weights in the adapters' and generations' keys: a re-trained base (a new
+        embedded one after an upgrade, a re-saved folder) gets new stages, not the old base's."""
+        from hf_fair.diffusion.base import base_revision
+
+        name = base or self.cfg.base
+        if name not in self._base_weights:
+            self._base_weights[name] = base_revision(name)
+        return self._base_weights[name]
+
     def _timed(self, name: str, fn, *a, **kw):
         self.stage = name
         start = time.perf_counter()
@@ -188,7 +199,7 @@ class Runner:
 
         args = self.cfg.adapter_args(source, output_dir=None)
         cluster_args = self.cfg.cluster_args() if SOURCE_ADAPTERS[source][1] == "cluster" else None
-        key = stage_key(data_key, args, cluster_args)
+        key = stage_key(data_key, args, cluster_args, {"base_weights": self.base_weights(args.base)})
         folder = sev / "adapters" / f"{source}-{key}"
         if not (folder / "manifest.json").is_file():
             self.log(f"-- adapters for {source} ({args.method}, unit {args.unit}) -> {folder}")
@@ -199,7 +210,7 @@ class Runner:
         from hf_fair.generate.core import RESULT, generate_dataset
 
         args = self.cfg.generate_args(source, str(adapters_dir) if adapters_dir else None, output_dir=None)
-        key = stage_key(data_key, adapters_key, args)
+        key = stage_key(data_key, adapters_key, args, {"base_weights": self.base_weights(args.base)})
         folder = sev / "synthetic" / f"{source}-{key}"
         if not (folder / RESULT).is_file():
             self.log(f"-- synthetic data from {source} -> {folder}")

@@ -23,13 +23,16 @@ image = pipe("a red digit 7", num_inference_steps=20).images[0]   # 32x32 RGB
 
 ## How it was made
 
-* **Data**: a generic corpus rendered on the fly (`hf_fair.diffusion.embedded.corpus`): digits 0-9 typeset
-  with Pillow's bundled font (`ImageFont.load_default(size=...)`) at font sizes 16-28, stroke
-  widths 0-2, rotations within +-20 degrees, random positions, 2x supersampled, in nine colours
-  (red, orange, yellow, green, cyan, blue, purple, magenta, white; hue/saturation/brightness
-  jitter) on black, 32x32 RGB. Captions like "a red digit 7", "a photo of a small blue digit
-  seven"; 10% empty (classifier-free guidance), 5% without the colour, 5% without the digit.
-  **No handwritten digits** (scikit-learn's digits, the benchmark) were used.
+* **Data**: a generic corpus rendered on the fly (`hf_fair.diffusion.embedded.corpus`), digits 0-9
+  in one of its styles (`--corpus_styles`; each run below names its own): `typeset` (Pillow's
+  bundled font at sizes 16-28, stroke widths 0-2, rotations within +-20 degrees, random
+  positions, 2x supersampled), `hand` (procedurally written pen strokes, slanted, rotated and
+  stretched, `hf_fair.diffusion.embedded.handwriting`) and `scan8` (a glyph squared into an 8x8
+  box and scaled back up), in nine colours (red, orange, yellow, green, cyan, blue, purple,
+  magenta, white; hue/saturation/brightness jitter) on black, 32x32 RGB. Captions like "a red
+  digit 7", "a photo of a small blue digit seven", "a red handwritten digit 7"; 10% empty
+  (classifier-free guidance), 5% without the colour, 5% without the digit. **None of
+  scikit-learn's handwritten digits** (the benchmark) were used.
 * **Tokenizer**: byte-level BPE CLIP tokenizer built offline (`hf_fair.diffusion.embedded.tokenizer`):
   {vocab_size} tokens; every caption word is one token; {n_rare} spare rare tokens (`sks`, `zkz`,
   ...) for DreamBooth identifiers never appear in captions; `model_max_length` {max_length}.
@@ -67,13 +70,21 @@ def _training_lines(info: dict) -> str:
         f"(scaled_linear 0.00085-0.012), Min-SNR-{cfg['snr_gamma']} weighting, EMA {cfg['ema_decay']}, "
         f"10% empty captions, seed {cfg['seed']}; {info.get('train_seconds', 0) / 60:.0f} min; final UNet loss {last}"
     )
+    styles = cfg.get("corpus_styles", "typeset")  # runs before the option existed saw typeset only
     if info.get("init_from"):
-        lines.append(f"  - continued (`--init_from`, VAE kept): UNet + text encoder {unet} more steps, {common}.")
+        parts = [f"UNet + text encoder {unet} more steps on styles {styles}, {common}"] if unet else []
+        if cfg.get("vae_decoder_steps"):
+            dec = info.get("vae_decoder_losses") or []
+            dec_last = f"{dec[-1]:.4f}" if dec else "n/a"
+            parts.append(f"VAE decoder alone (encoder, latents and UNet unchanged) {cfg['vae_decoder_steps']} steps on styles "
+                         f"{styles}, AdamW lr {cfg.get('vae_decoder_lr')}, L1 + MSE, seed {cfg['seed']}, final loss {dec_last}; "
+                         f"{info.get('train_seconds', 0) / 60:.0f} min")
+        lines.append("  - continued (`--init_from`): " + ("; ".join(parts) or "nothing trained") + ".")
     else:
         vae_last = f"{info['vae_losses'][-1]:.4f}" if info.get("vae_losses") else "n/a"
         lines.append(
             f"  - VAE {cfg['vae_steps']} steps (L1 + MSE + {cfg['kl_weight']} x KL, final loss {vae_last}); then "
-            f"UNet + text encoder {unet} steps on frozen-VAE latents, {common}."
+            f"UNet + text encoder {unet} steps on frozen-VAE latents, styles {styles}, {common}."
         )
     return "\n".join(lines)
 

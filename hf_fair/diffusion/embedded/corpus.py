@@ -9,8 +9,8 @@ glyph reduced to 8-12 px and scaled back up bicubically) and ``scan8`` (the glyp
 8x8 box at 17 grey levels, scaled up bicubically: how a low-resolution scan is rendered) and
 ``hand`` (procedurally written pen strokes, ``hf_fair.diffusion.embedded.handwriting``, through the same
 scan rendering; captioned "handwritten" 70% of the time). The
-shipped base saw ``typeset`` only; bases continued on the others were tried against the
-benchmark's handwriting and did not keep labels better (docs/RESULTS.md, session 2). Captions
+shipped base was pretrained on ``typeset``, continued on ``hand`` (its UNet) and had its VAE
+decoder refitted on ``hand``, ``typeset`` and ``scan8`` (docs/BASE.md, docs/RESULTS.md session 4). Captions
 read like "a red digit 7", "a photo of a small blue digit seven", "a digit 3" (colour dropped),
 "a green digit" (digit dropped) or "" (for classifier-free guidance).
 
@@ -52,7 +52,7 @@ FONT_SIZES = (16, 28)  # glyph font size at 32x32 (before supersampling)
 SMALL_MAX, LARGE_MIN = 19, 25  # font sizes <= SMALL_MAX are captioned "small", >= LARGE_MIN "large"
 MAX_ROTATION = 20.0
 STROKE_WIDTHS = (0, 1, 2)  # at the supersampled scale
-STYLES = ("typeset", "bold", "lowres", "scan8", "hand")  # the shipped base saw typeset only (see docs/BASE.md)
+STYLES = ("typeset", "bold", "lowres", "scan8", "hand")  # which ones the shipped base saw: docs/BASE.md
 STYLE_WEIGHTS = (0.4, 0.3, 0.3, 0.3, 0.6)
 P_HANDWRITTEN_WORD = 0.7  # share of "hand" captions that say "handwritten"
 SCAN_SIDE, SCAN_LEVELS = 8, 16  # "scan8": the glyph filling an 8x8 box at 17 grey levels, scaled up bicubically
