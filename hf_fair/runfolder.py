@@ -20,9 +20,14 @@ from hf_fair.errors import HfFairError
 
 
 def result_settings(config) -> dict:
-    """A dataclass config as a dict of the fields that change results."""
+    """A dataclass config as a dict of the fields that change results.
+
+    A field named in ``IN_FINGERPRINT_WHEN_SET`` (one added after results were recorded) counts only
+    when it differs from its default, so folders made before it existed keep their fingerprint."""
     left_out = getattr(type(config), "NOT_IN_FINGERPRINT", frozenset())
-    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.name not in left_out}
+    when_set = getattr(type(config), "IN_FINGERPRINT_WHEN_SET", frozenset())
+    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)
+            if f.name not in left_out and not (f.name in when_set and getattr(config, f.name) == f.default)}
 
 
 def fingerprint(*parts, length: int = 16) -> str:

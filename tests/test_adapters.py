@@ -478,3 +478,39 @@ def test_prior_preservation_class_images_show_the_class(small, tmp_path):
         assert sorted(p.name for p in folder.glob("*.png")) == sorted(f"{s}.png" for s in done["seeds"])
     assert read_manifest(out)["units"][2]["prior_preservation"] is True
     assert done["prompts"][0] == "a green digit 5"  # the last group, (large, green)
+
+
+def test_filtered_class_images_are_judged_the_group(small, tmp_path):
+    """--class_filter_classifier reference redraws class images the reference classifier assigns
+    to another group: every image kept is the group's, or counted as kept wrong after the last draw."""
+    from PIL import Image
+
+    from hf_fair.generate.quality import check_images, make_judge
+
+    out = tmp_path / "ppf"
+    train_adapters(AdapterArguments(output_dir=str(out), method="dreambooth_lora", unit="group", with_prior_preservation=True,
+                                    num_class_images=6, class_inference_steps=4, class_guidance_scale=2.0,
+                                    class_filter_classifier="reference", max_train_steps=1, train_batch_size=2), dsd=small)
+    spec = spec_of(small)
+    judge = make_judge("reference", spec)
+    for g in range(spec.n_groups):
+        folder = out / "class_images" / f"g{g}"
+        done = json.loads((folder / "done.json").read_text())
+        assert sorted(p.name for p in folder.glob("*.png")) == sorted(f"{s}.png" for s in done["seeds"])
+        assert len(set(done["seeds"])) == 6 and done["drawn"] >= 6 and done["filter"] == "reference"
+        images = [Image.open(folder / f"{s}.png").convert("RGB") for s in done["seeds"]]
+        blank, wrong = check_images(images, g, spec, 0.02, judge)
+        assert int((blank | wrong).sum()) == done["kept_wrong_group"]
+
+
+def test_class_settings_added_later_keep_old_fingerprints():
+    """The class-image settings enter the fingerprint only when set, so adapters folders made
+    before they existed still resume; a bad filter name is refused."""
+    from hf_fair.runfolder import result_settings
+
+    plain = result_settings(AdapterArguments())
+    assert "class_guidance_scale" not in plain and "class_filter_classifier" not in plain
+    assert result_settings(AdapterArguments(class_guidance_scale=2.0))["class_guidance_scale"] == 2.0
+    assert result_settings(AdapterArguments(class_filter_classifier="reference"))["class_filter_classifier"] == "reference"
+    with pytest.raises(HfFairError, match="--class_filter_classifier must be one of"):
+        AdapterArguments(class_filter_classifier="oracle")

@@ -85,29 +85,71 @@ def prepare_output(output: Path, settings: dict, overwrite: bool) -> None:
     write_json(cfg, settings)
 
 
-def _class_images(pipe, output: Path, groups_prompts: dict[int, list[str]], args: AdapterArguments) -> None:
+# draws per class image before the filter keeps a wrong one (counted in done.json)
+CLASS_MAX_ATTEMPTS = 30
+
+
+def _class_images(pipe, output: Path, groups_prompts: dict[int, list[str]], args: AdapterArguments, spec=None) -> None:
     """Generate (once) the prior-preservation class images of each group with the base.
 
     A group's images cycle through the prompts that describe it to the base (the dataset's
     ``prompt_variants``: "a red digit 7" for (large, red) on the embedded base, whose captions
     never said "large" for digits 5-9), so the prior holds images of the class, not of whatever
-    the base reads into the group prompt's words."""
+    the base reads into the group prompt's words. With ``--class_filter_classifier reference``
+    an image the reference classifier assigns to another group is redrawn (new seed, same
+    prompt): unfiltered, 30% of the embedded base's small|green class images were read as
+    another group (docs/ADAPTERS.md), and the prior taught the unit that mistake."""
     from tqdm.auto import tqdm
 
+    from hf_fair.generate.quality import check_images, make_judge
+
+    try:
+        judge = make_judge(args.class_filter_classifier, spec) if args.class_filter_classifier != "none" else None
+    except HfFairError as e:
+        raise HfFairError(str(e).replace("--filter_classifier", "--class_filter_classifier")) from None
+    extra = {} if args.class_guidance_scale is None else {"guidance_scale": args.class_guidance_scale}
     for g, prompts in groups_prompts.items():
         folder = output / "class_images" / f"g{g}"
         if (folder / "done.json").is_file():
             continue
         with atomic_dir(folder) as tmp:
-            seeds = [args.seed * 100_003 + g * 10_007 + i for i in range(args.num_class_images)]
-            per_image = [prompts[i % len(prompts)] for i in range(len(seeds))]
-            for i in tqdm(range(0, len(seeds), 32), desc=f"class images g{g}", leave=False):
-                chunk = seeds[i : i + 32]
-                images = pipe(per_image[i : i + 32], num_inference_steps=args.class_inference_steps,
-                              generator=[torch.Generator().manual_seed(s) for s in chunk]).images
-                for s, im in zip(chunk, images):
-                    im.save(tmp / f"{s}.png")
-            write_json(tmp / "done.json", {"prompts": per_image, "seeds": seeds})
+            n = args.num_class_images
+            per_image = [prompts[i % len(prompts)] for i in range(n)]
+            seeds = [args.seed * 100_003 + g * 10_007 + i for i in range(n)]  # attempt 0: as before the filter
+            pending, drawn, kept_wrong = list(range(n)), 0, 0
+            for attempt in range(CLASS_MAX_ATTEMPTS if judge else 1):
+                if attempt:  # a fresh seed for each image still to replace
+                    redraw = set(pending)
+                    seeds = [s + 1_000_003 if i in redraw else s for i, s in enumerate(seeds)]
+                retry = []
+                for lo in tqdm(range(0, len(pending), 32), desc=f"class images g{g}", leave=False):
+                    chunk = pending[lo : lo + 32]
+                    images = pipe([per_image[i] for i in chunk], num_inference_steps=args.class_inference_steps,
+                                  generator=[torch.Generator().manual_seed(seeds[i]) for i in chunk], **extra).images
+                    drawn += len(chunk)
+                    if judge:
+                        blank, wrong = check_images(images, g, spec, 0.02, judge)
+                        wrong = blank | wrong
+                    else:
+                        wrong = [False] * len(chunk)
+                    for i, im, w in zip(chunk, images, wrong):
+                        im.save(tmp / f"{seeds[i]}.png")
+                        if w:
+                            retry.append(i)
+                last = attempt == (CLASS_MAX_ATTEMPTS if judge else 1) - 1
+                for i in retry:
+                    if last:
+                        kept_wrong += 1
+                    else:
+                        (tmp / f"{seeds[i]}.png").unlink()
+                pending = retry
+                if not pending:
+                    break
+            if kept_wrong:
+                logger.warning("class images of group %d: %d of %d still read as another group after %d draws; kept",
+                               g, kept_wrong, n, CLASS_MAX_ATTEMPTS)
+            write_json(tmp / "done.json", {"prompts": per_image, "seeds": seeds, "drawn": drawn,
+                                           "filter": args.class_filter_classifier, "kept_wrong_group": kept_wrong})
 
 
 def _load_class_images(output: Path, group: int) -> list:
@@ -201,7 +243,7 @@ def train_adapters(
     if args.with_prior_preservation:
         if accelerator.is_main_process:
             pipe = load_base(args.base, device=str(accelerator.device))
-            _class_images(pipe, output, {g: spec.prompt_variants(g) for g in sorted({u.group for u in units})}, args)
+            _class_images(pipe, output, {g: spec.prompt_variants(g) for g in sorted({u.group for u in units})}, args, spec)
         accelerator.wait_for_everyone()
 
     if todo:
