@@ -503,6 +503,17 @@ def test_filtered_class_images_are_judged_the_group(small, tmp_path):
         assert int((blank | wrong).sum()) == done["kept_wrong_group"]
 
 
+def test_class_filter_on_a_dataset_the_judge_cannot_read_fails_before_any_output(small, tmp_path):
+    from dataclasses import replace
+
+    birds = attach_spec(small, replace(spec_of(small), label_names=("landbird", "waterbird")))
+    out = tmp_path / "birds"
+    with pytest.raises(HfFairError, match="labels small/large.*--class_filter_classifier none"):
+        train_adapters(AdapterArguments(output_dir=str(out), method="dreambooth", unit="group", with_prior_preservation=True,
+                                        class_filter_classifier="reference", max_train_steps=1), dsd=birds)
+    assert not out.exists()
+
+
 def test_class_settings_added_later_keep_old_fingerprints():
     """The class-image settings enter the fingerprint only when set, so adapters folders made
     before they existed still resume; a bad filter name is refused."""

@@ -89,6 +89,18 @@ def prepare_output(output: Path, settings: dict, overwrite: bool) -> None:
 CLASS_MAX_ATTEMPTS = 30
 
 
+def _class_judge(args: AdapterArguments, spec):
+    """The --class_filter_classifier judge for this dataset, or None (a clear error when it cannot judge it)."""
+    from hf_fair.generate.quality import make_judge
+
+    if args.class_filter_classifier == "none":
+        return None
+    try:
+        return make_judge(args.class_filter_classifier, spec)
+    except HfFairError as e:
+        raise HfFairError(str(e).replace("--filter_classifier", "--class_filter_classifier")) from None
+
+
 def _class_images(pipe, output: Path, groups_prompts: dict[int, list[str]], args: AdapterArguments, spec=None) -> None:
     """Generate (once) the prior-preservation class images of each group with the base.
 
@@ -101,12 +113,9 @@ def _class_images(pipe, output: Path, groups_prompts: dict[int, list[str]], args
     another group (docs/ADAPTERS.md), and the prior taught the unit that mistake."""
     from tqdm.auto import tqdm
 
-    from hf_fair.generate.quality import check_images, make_judge
+    from hf_fair.generate.quality import check_images
 
-    try:
-        judge = make_judge(args.class_filter_classifier, spec) if args.class_filter_classifier != "none" else None
-    except HfFairError as e:
-        raise HfFairError(str(e).replace("--filter_classifier", "--class_filter_classifier")) from None
+    judge = _class_judge(args, spec)
     extra = {} if args.class_guidance_scale is None else {"guidance_scale": args.class_guidance_scale}
     for g, prompts in groups_prompts.items():
         folder = output / "class_images" / f"g{g}"
@@ -117,7 +126,8 @@ def _class_images(pipe, output: Path, groups_prompts: dict[int, list[str]], args
             per_image = [prompts[i % len(prompts)] for i in range(n)]
             seeds = [args.seed * 100_003 + g * 10_007 + i for i in range(n)]  # attempt 0: as before the filter
             pending, drawn, kept_wrong = list(range(n)), 0, 0
-            for attempt in range(CLASS_MAX_ATTEMPTS if judge else 1):
+            attempts = CLASS_MAX_ATTEMPTS if judge else 1
+            for attempt in range(attempts):
                 if attempt:  # a fresh seed for each image still to replace
                     redraw = set(pending)
                     seeds = [s + 1_000_003 if i in redraw else s for i, s in enumerate(seeds)]
@@ -136,9 +146,8 @@ def _class_images(pipe, output: Path, groups_prompts: dict[int, list[str]], args
                         im.save(tmp / f"{seeds[i]}.png")
                         if w:
                             retry.append(i)
-                last = attempt == (CLASS_MAX_ATTEMPTS if judge else 1) - 1
                 for i in retry:
-                    if last:
+                    if attempt == attempts - 1:
                         kept_wrong += 1
                     else:
                         (tmp / f"{seeds[i]}.png").unlink()
@@ -198,6 +207,8 @@ def train_adapters(
     info = dataset_info(dsd, data_args)
     if args.caption_column is not None:  # before the output folder is made: no partial output
         check_caption_column(train, args.caption_column)
+    if args.with_prior_preservation:
+        _class_judge(args, spec)
     if args.unit == "cluster":
         cluster_args = cluster_args or ClusterArguments()
         # tiny clusters are merged, never trained alone (the stated rule for small units)
