@@ -25,7 +25,7 @@ PRIOR = {"with_prior_preservation": True, "num_class_images": 128}
 # when the reference classifier reads them as the group. Unfiltered at the pipeline's guidance 7.5,
 # 30% of small|green's class images read as another group; filtered, the paper's row's images of
 # that group are accepted 58% instead of 51% and validation is equal or better (docs/RESULTS.md,
-# session 6). configs/colored_digits.yaml adopts it when its three severities are re-run.
+# session 6). configs/colored_digits.yaml uses the same prior.
 FILTERED_PRIOR = {**PRIOR, "class_inference_steps": 6, "class_guidance_scale": 2.0, "class_filter_classifier": "reference"}
 
 # `hf-fair demo`: the paper's comparison once on colored-digits at severity 0.99 (ERM, Group-DRO,
