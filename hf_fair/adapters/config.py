@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -12,6 +13,8 @@ from hf_fair.generate.quality import FILTERS
 
 # Learning rates tuned on the embedded tiny base (few hundred steps on CPU). For Stable Diffusion,
 # diffusers' examples use 1e-4 (LoRA) and 5e-6 (full DreamBooth); the configs/ recipes set those.
+logger = logging.getLogger(__name__)
+
 DEFAULT_LR = {"lora": 1e-3, "dreambooth_lora": 1e-3, "dreambooth": 2e-4}
 
 
@@ -87,6 +90,8 @@ class AdapterArguments:
             raise HfFairError(f"--class_filter_classifier must be one of {list(FILTERS)}, got '{self.class_filter_classifier}'")
         if self.class_guidance_scale is not None and self.class_guidance_scale < 0:
             raise HfFairError(f"--class_guidance_scale must be >= 0, got {self.class_guidance_scale}")
+        if not self.with_prior_preservation and (self.class_guidance_scale is not None or self.class_filter_classifier != "none"):
+            logger.warning("--class_guidance_scale / --class_filter_classifier only act with --with_prior_preservation true; ignored")
         if self.caption_column is not None and self.prompt_template is not None and "{caption}" not in self.prompt_template:
             raise HfFairError(f"--prompt_template must contain {{caption}} with --caption_column {self.caption_column}")
         if self.prompt_template is not None and self.method != "lora" and "{token}" not in self.prompt_template:
