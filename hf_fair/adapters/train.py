@@ -101,7 +101,8 @@ def _class_judge(args: AdapterArguments, spec):
         raise HfFairError(str(e).replace("--filter_classifier", "--class_filter_classifier")) from None
 
 
-def _class_images(pipe, output: Path, groups_prompts: dict[int, list[str]], args: AdapterArguments, spec=None) -> None:
+def _class_images(pipe, output: Path, groups_prompts: dict[int, list[str]], args: AdapterArguments, spec=None,
+                  judge=None) -> None:
     """Generate (once) the prior-preservation class images of each group with the base.
 
     A group's images cycle through the prompts that describe it to the base (the dataset's
@@ -113,9 +114,9 @@ def _class_images(pipe, output: Path, groups_prompts: dict[int, list[str]], args
     another group (docs/ADAPTERS.md), and the prior taught the unit that mistake."""
     from tqdm.auto import tqdm
 
+    from hf_fair.generate.config import GenerateArguments
     from hf_fair.generate.quality import check_images
 
-    judge = _class_judge(args, spec)
     extra = {} if args.class_guidance_scale is None else {"guidance_scale": args.class_guidance_scale}
     for g, prompts in groups_prompts.items():
         folder = output / "class_images" / f"g{g}"
@@ -138,7 +139,7 @@ def _class_images(pipe, output: Path, groups_prompts: dict[int, list[str]], args
                                   generator=[torch.Generator().manual_seed(seeds[i]) for i in chunk], **extra).images
                     drawn += len(chunk)
                     if judge:
-                        blank, wrong = check_images(images, g, spec, 0.02, judge)
+                        blank, wrong = check_images(images, g, spec, GenerateArguments.min_std, judge)
                         wrong = blank | wrong
                     else:
                         wrong = [False] * len(chunk)
@@ -207,8 +208,8 @@ def train_adapters(
     info = dataset_info(dsd, data_args)
     if args.caption_column is not None:  # before the output folder is made: no partial output
         check_caption_column(train, args.caption_column)
-    if args.with_prior_preservation:
-        _class_judge(args, spec)
+    # before the output folder is made: a dataset the judge cannot read is refused with nothing written
+    class_judge = _class_judge(args, spec) if args.with_prior_preservation else None
     if args.unit == "cluster":
         cluster_args = cluster_args or ClusterArguments()
         # tiny clusters are merged, never trained alone (the stated rule for small units)
@@ -254,7 +255,7 @@ def train_adapters(
     if args.with_prior_preservation:
         if accelerator.is_main_process:
             pipe = load_base(args.base, device=str(accelerator.device))
-            _class_images(pipe, output, {g: spec.prompt_variants(g) for g in sorted({u.group for u in units})}, args, spec)
+            _class_images(pipe, output, {g: spec.prompt_variants(g) for g in sorted({u.group for u in units})}, args, spec, class_judge)
         accelerator.wait_for_everyone()
 
     if todo:
