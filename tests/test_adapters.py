@@ -520,7 +520,8 @@ def test_class_settings_added_later_keep_old_fingerprints():
     from hf_fair.runfolder import result_settings
 
     plain = result_settings(AdapterArguments())
-    assert "class_guidance_scale" not in plain and "class_filter_classifier" not in plain
+    assert "class_guidance_scale" not in plain and "class_filter_classifier" not in plain and "max_train_epochs" not in plain
+    assert result_settings(AdapterArguments(max_train_epochs=10.0))["max_train_epochs"] == 10.0
     assert result_settings(AdapterArguments(class_guidance_scale=2.0))["class_guidance_scale"] == 2.0
     assert result_settings(AdapterArguments(class_filter_classifier="reference"))["class_filter_classifier"] == "reference"
     with pytest.raises(HfFairError, match="--class_filter_classifier must be one of"):

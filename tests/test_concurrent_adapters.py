@@ -184,3 +184,23 @@ def test_large_units_encode_only_the_images_they_draw(tmp_path, monkeypatch):
     train_adapters(AdapterArguments(**{**flags, "output_dir": str(tmp_path / "eager")}), dsd=big)
     assert sorted(encoded) == [4, 4, 40, 40]
     _assert_same_units(tmp_path / "eager", tmp_path / "lazy", ["g0", "g1", "g2", "g3"])
+
+
+def test_max_train_epochs_caps_the_steps_of_small_units(small, tmp_path):
+    """--max_train_epochs stops each unit after that many passes over its own images, one at a
+    time and together alike: the 12-image groups take 6 steps at batch 2, the 4-image ones 2."""
+    sizes = [int((np.asarray(small["train"]["group"]) == g).sum()) for g in range(4)]
+    assert sizes == [12, 4, 4, 12]
+    _train(small, tmp_path / "alone", 1, method="lora", max_train_epochs=1.0)
+    _train(small, tmp_path / "together", 4, method="lora", max_train_epochs=1.0)
+    for out in ("alone", "together"):
+        units = read_manifest(tmp_path / out)["units"]
+        assert [u["steps"] for u in units] == [6, 2, 2, 6]
+        assert [len(_unit(tmp_path / out, u["name"])[1]) for u in units] == [6, 2, 2, 6]
+    _assert_same_units(tmp_path / "alone", tmp_path / "together", [u["name"] for u in units])
+    # the cap only lowers max_train_steps, never raises it; unset, every unit takes max_train_steps
+    assert AdapterArguments(max_train_steps=6, train_batch_size=2, max_train_epochs=100.0).unit_steps(4) == 6
+    assert AdapterArguments(max_train_steps=6, train_batch_size=2).unit_steps(4) == 6
+    assert AdapterArguments(max_train_steps=60, train_batch_size=4, max_train_epochs=2.5).unit_steps(2) == 2
+    with pytest.raises(HfFairError, match="--max_train_epochs must be > 0"):
+        AdapterArguments(max_train_epochs=0.0)

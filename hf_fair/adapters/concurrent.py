@@ -103,7 +103,7 @@ def _start(trainer: UnitTrainer, unit: Unit, images, unit_dir: Path, fingerprint
         optimizer.load_state_dict(ckpt["optimizer"])
         gen.set_state(ckpt["generator"])
         run.step, run.losses = ckpt["step"], ckpt["losses"]
-        logger.info("unit %s: resuming at step %d/%d", unit.name, run.step, args.max_train_steps)
+        logger.info("unit %s: resuming at step %d/%d", unit.name, run.step, args.unit_steps(unit.n_images))
     return run
 
 
@@ -141,13 +141,14 @@ def train_concurrently(trainer: UnitTrainer, jobs: list[tuple[Unit, list, Path, 
     prior = any(r.class_cache is not None for r in runs)
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=args.max_train_steps * len(runs), initial=sum(r.step for r in runs),
+    steps = {r.unit.name: args.unit_steps(r.unit.n_images) for r in runs}
+    bar = tqdm(total=sum(steps.values()), initial=sum(r.step for r in runs),
                desc=f"{len(runs)} units together", leave=False,
                disable=not trainer.accelerator.is_local_main_process and trainer.accelerator.num_processes > 1)
     trainer.unet.train()
     with BatchedLora(trainer) as lora:
         while True:
-            active = [r for r in runs if r.failed is None and r.step < args.max_train_steps]
+            active = [r for r in runs if r.failed is None and r.step < steps[r.unit.name]]
             if not active:
                 break
             # units resumed at different steps: the furthest behind go first, all in step once level
@@ -184,7 +185,7 @@ def train_concurrently(trainer: UnitTrainer, jobs: list[tuple[Unit, list, Path, 
                 r.step += 1
                 r.losses.append(float(value))
                 bar.update(1)
-                if r.step % args.checkpointing_steps == 0 and r.step < args.max_train_steps:
+                if r.step % args.checkpointing_steps == 0 and r.step < steps[r.unit.name]:
                     state = {n: v.detach().cpu().clone() for n, v in r.weights.items()}
                     trainer.write_checkpoint(r.unit_dir / CHECKPOINT, fingerprint, r.step, r.losses, state, r.optimizer, r.gen)
             if trainer.scaler is not None:

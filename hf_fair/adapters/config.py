@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -23,7 +24,7 @@ class AdapterArguments:
     # fields that do not change results: left out of the resume fingerprint (hf_fair.runfolder)
     NOT_IN_FINGERPRINT: ClassVar[frozenset] = frozenset({"checkpointing_steps", "concurrent_units", "mixed_precision", "output_dir", "overwrite", "private", "push_to_hub"})
     # added in session 6: at their defaults they leave earlier adapters folders' fingerprints unchanged
-    IN_FINGERPRINT_WHEN_SET: ClassVar[frozenset] = frozenset({"class_guidance_scale", "class_filter_classifier"})
+    IN_FINGERPRINT_WHEN_SET: ClassVar[frozenset] = frozenset({"class_guidance_scale", "class_filter_classifier", "max_train_epochs"})
 
     output_dir: str = field(default=None, metadata={"help": "adapters folder (manifest.json, units/<name>/...)"})
     overwrite: bool = field(default=False, metadata={"help": "discard an existing adapters folder made with another config"})
@@ -35,6 +36,11 @@ class AdapterArguments:
     lora_dropout: float = field(default=0.0, metadata={"help": "LoRA dropout"})
     target_modules: str = field(default="to_k,to_q,to_v,to_out.0", metadata={"help": "UNet modules that get LoRA, comma-separated"})
     max_train_steps: int = field(default=200, metadata={"help": "optimizer steps per unit"})
+    max_train_epochs: float = field(
+        default=None,
+        metadata={"help": "also stop a unit after this many passes over its instance images (steps = ceil(epochs * images / batch), "
+                  "at most --max_train_steps): a unit of a few images otherwise sees each one max_train_steps times"},
+    )
     train_batch_size: int = field(default=4, metadata={"help": "instance images per step"})
     learning_rate: float = field(default=None, metadata={"help": "default: 1e-3 for LoRA methods, 2e-4 for full DreamBooth (tuned on the embedded base)"})
     adam_weight_decay: float = field(default=1e-2, metadata={"help": "AdamW weight decay"})
@@ -84,6 +90,8 @@ class AdapterArguments:
         for name in ("rank", "max_train_steps", "train_batch_size", "checkpointing_steps", "min_unit_images", "concurrent_units"):
             if getattr(self, name) < 1:
                 raise HfFairError(f"--{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_train_epochs is not None and not self.max_train_epochs > 0:
+            raise HfFairError(f"--max_train_epochs must be > 0 (or unset), got {self.max_train_epochs}")
         if self.with_prior_preservation and self.num_class_images < 1:
             raise HfFairError("--num_class_images must be >= 1 with --with_prior_preservation")
         if self.class_filter_classifier not in FILTERS:
@@ -112,6 +120,12 @@ class AdapterArguments:
     @property
     def alpha(self) -> int:
         return self.lora_alpha if self.lora_alpha is not None else self.rank
+
+    def unit_steps(self, n_images: int) -> int:
+        """Optimizer steps for a unit of ``n_images`` instance images."""
+        if self.max_train_epochs is None:
+            return self.max_train_steps
+        return max(1, min(self.max_train_steps, math.ceil(self.max_train_epochs * n_images / self.train_batch_size)))
 
     def modules(self) -> list[str]:
         return [m.strip() for m in self.target_modules.split(",") if m.strip()]

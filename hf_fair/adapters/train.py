@@ -275,7 +275,7 @@ def train_adapters(
             unit_dir = output / "units" / unit.name
             rec = unit_record(unit, args, result, cluster_sizes[unit.name])
             finish_unit(trainer, unit, rec, unit_dir, unit_card(rec, args.base, info), result["losses"])
-            logger.info("unit %s: %d images, %d steps, final loss %.4f", unit.name, unit.n_images, args.max_train_steps, rec["final_loss"])
+            logger.info("unit %s: %d images, %d steps, final loss %.4f", unit.name, unit.n_images, rec["steps"], rec["final_loss"])
 
         together = _concurrency(args, len(todo))
         if together == 1:

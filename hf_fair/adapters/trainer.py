@@ -148,7 +148,7 @@ class UnitTrainer:
     def latents(self, images, eager: bool | None = None) -> LatentCache:
         """The latent cache of a unit's images (eager or on first draw, see EAGER_ENCODE_RATIO)."""
         if eager is None:
-            draws = self.args.max_train_steps * self.args.train_batch_size
+            draws = self.args.unit_steps(len(images)) * self.args.train_batch_size
             eager = len(images) <= EAGER_ENCODE_RATIO * draws
         return LatentCache(self, images, eager)
 
@@ -254,6 +254,7 @@ class UnitTrainer:
         optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=args.adam_weight_decay)
         gen = torch.Generator().manual_seed(unit.seed)
         step, losses = 0, []
+        total = args.unit_steps(len(images))
         ckpt = self.read_checkpoint(ckpt_path, fingerprint)
         if ckpt is not None:
             self.load_trainable_state(ckpt["trainable"])
@@ -261,17 +262,17 @@ class UnitTrainer:
             gen.set_state(ckpt["generator"])
             torch.set_rng_state(ckpt["torch_rng"])
             step, losses = ckpt["step"], ckpt["losses"]
-            logger.info("unit %s: resuming at step %d/%d", unit.name, step, args.max_train_steps)
+            logger.info("unit %s: resuming at step %d/%d", unit.name, step, total)
 
         latents = self.latents(images)
         prompt_emb = self.prompt_embeddings(unit)
         n = len(images)
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=args.max_train_steps, initial=step, desc=f"{unit.name} ({n} img)",
+        bar = tqdm(total=total, initial=step, desc=f"{unit.name} ({n} img)",
                    disable=not self.accelerator.is_local_main_process and self.accelerator.num_processes > 1, leave=False)
         self.unet.train()
-        while step < args.max_train_steps:
+        while step < total:
             idx = self.batch_indices(n, gen)
             loss = self.loss(latents, idx, prompt_emb, gen)
             if class_cache is not None:
@@ -295,7 +296,7 @@ class UnitTrainer:
             losses.append(float(loss.detach()))
             bar.update(1)
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
-            if step % args.checkpointing_steps == 0 and step < args.max_train_steps:
+            if step % args.checkpointing_steps == 0 and step < total:
                 self.write_checkpoint(ckpt_path, fingerprint, step, losses, self.trainable_state(), optimizer, gen)
         bar.close()
         self.unet.eval()
@@ -338,7 +339,7 @@ def unit_record(unit: Unit, args: AdapterArguments, result: dict, cluster_size: 
         "token": unit.token,
         "rank": args.rank if args.uses_lora else None,
         "lora_alpha": args.alpha if args.uses_lora else None,
-        "steps": args.max_train_steps,
+        "steps": args.unit_steps(unit.n_images),
         "learning_rate": args.lr,
         "prior_preservation": args.with_prior_preservation,
         "seed": unit.seed,
