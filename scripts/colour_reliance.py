@@ -1,6 +1,7 @@
 """How much the classifiers of a colored-digits run read colour instead of shape.
 
-Every real test image is scored as it is and with its red and green channels swapped (a red 7
+Every real test image (or validation image, ``--split validation``: a measure the split's few
+minority images cannot give, usable for choices) is scored as it is and with its red and green channels swapped (a red 7
 becomes a green 7: same shape, the other colour). A classifier that reads the digit keeps its
 prediction; one that learnt the spurious colour flips it. For each method of a finished
 `hf-fair run` it reports the share of flipped predictions (mean over seeds), the accuracy per
@@ -37,7 +38,7 @@ def swap_red_green(image: Image.Image) -> Image.Image:
     return Image.fromarray(np.asarray(image.convert("RGB"))[:, :, [1, 0, 2]])
 
 
-def severity_report(run_folder: Path, severity: str, methods: list[str]) -> dict:
+def severity_report(run_folder: Path, severity: str, methods: list[str], split: str = "test") -> dict:
     sev = run_folder / f"severity-{severity}"
     results_file = sev / "results.json"
     if not results_file.is_file():
@@ -45,10 +46,10 @@ def severity_report(run_folder: Path, severity: str, methods: list[str]) -> dict
     results = json.loads(results_file.read_text())
     if results["dataset"] != "colored-digits":
         raise HfFairError(f"'{results_file}' is a {results['dataset']} run; the red/green swap only means something on colored-digits")
-    test = load_group_dataset(dataset="colored-digits", severity=float(severity))[0]["test"]
-    images = [im.convert("RGB") for im in test["image"]]
+    data = load_group_dataset(dataset="colored-digits", severity=float(severity))[0][split]
+    images = [im.convert("RGB") for im in data["image"]]
     swapped = [swap_red_green(im) for im in images]
-    y, g, digit = (np.asarray(test[c]) for c in ("label", "group", "digit"))
+    y, g, digit = (np.asarray(data[c]) for c in ("label", "group", "digit"))
     groups = results["group_names"]
     out = {}
     for m in methods:
@@ -72,10 +73,10 @@ def severity_report(run_folder: Path, severity: str, methods: list[str]) -> dict
     return out
 
 
-def markdown(report: dict) -> str:
+def markdown(report: dict, split: str = "test") -> str:
     severities = list(report)
     methods = list(report[severities[0]])
-    lines = ["Share of real test predictions that change when red and green are swapped, mean over seeds, %:", "",
+    lines = [f"Share of real {split} predictions that change when red and green are swapped, mean over seeds, %:", "",
              "| method | " + " | ".join(severities) + " |", "|---|" + "---:|" * len(severities)]
     for m in methods:
         lines.append(f"| {m} | " + " | ".join(f"{100 * report[s][m]['flipped']:.1f}" for s in severities) + " |")
@@ -93,11 +94,12 @@ def main(argv=None) -> None:
     parser.add_argument("run_folder", type=Path)
     parser.add_argument("--severities", nargs="+", required=True)
     parser.add_argument("--methods", nargs="+", required=True)
+    parser.add_argument("--split", default="test", choices=["test", "validation"])
     parser.add_argument("--output", type=Path, help="write OUTPUT.json and OUTPUT.md")
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
-    report = {s: severity_report(args.run_folder, s, args.methods) for s in args.severities}
-    text = markdown(report)
+    report = {s: severity_report(args.run_folder, s, args.methods, args.split) for s in args.severities}
+    text = markdown(report, args.split)
     print(text)
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
