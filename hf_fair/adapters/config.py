@@ -23,7 +23,7 @@ DEFAULT_LR = {"lora": 1e-3, "dreambooth_lora": 1e-3, "dreambooth": 2e-4}
 class AdapterArguments:
     # fields that do not change results: left out of the resume fingerprint (hf_fair.runfolder)
     NOT_IN_FINGERPRINT: ClassVar[frozenset] = frozenset({"checkpointing_steps", "concurrent_units", "mixed_precision", "output_dir", "overwrite", "private", "push_to_hub"})
-    # added in session 6: at their defaults they leave earlier adapters folders' fingerprints unchanged
+    # added after results were recorded (sessions 6-7): at their defaults they leave earlier adapters folders' fingerprints unchanged
     IN_FINGERPRINT_WHEN_SET: ClassVar[frozenset] = frozenset({"class_guidance_scale", "class_filter_classifier", "max_train_epochs"})
 
     output_dir: str = field(default=None, metadata={"help": "adapters folder (manifest.json, units/<name>/...)"})
