@@ -280,3 +280,42 @@ def test_fingerprint_leaves_out_only_the_marked_fields(tmp_path):
     assert runfolder.fingerprint(g) == runfolder.fingerprint(replace(g, batch_size=3, fidelity=False, output_dir="y"))
     assert runfolder.fingerprint(g) != runfolder.fingerprint(replace(g, guidance_scale=g.guidance_scale + 1))
     assert set(runfolder.versions("timm")) == {"hf_fair", "torch", "timm"}
+
+
+def _colour_reliance_script():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "colour_reliance.py"
+    spec = importlib.util.spec_from_file_location("colour_reliance", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_colour_reliance_script_scores_a_finished_run(finished_run, tmp_path):
+    """scripts/colour_reliance.py on the runner's folder: unswapped accuracies equal the
+    runner's own per-group figures; swapped images keep their shape and change colour."""
+    import numpy as np
+    from PIL import Image
+
+    script = _colour_reliance_script()
+    _, cfg, _ = finished_run
+    out = tmp_path / "reliance"
+    script.main([cfg.output_dir, "--severities", "0.99", "--methods", "erm", "synthetic:lora", "--output", str(out)])
+    report = json.loads(out.with_suffix(".json").read_text())["0.99"]
+    results = json.loads((sev_folder(cfg) / "results.json").read_text())
+    names = results["group_names"]
+    for m in ("erm", "synthetic:lora"):
+        assert 0.0 <= report[m]["flipped"] <= 1.0 and len(report[m]["per_seed_flipped"]) == 1
+        ours = [report[m]["per_group_acc"][n] for n in names]
+        runner = [results["methods"][m]["per_group_acc"][str(g)] for g in range(len(names))]
+        np.testing.assert_allclose(ours, runner, atol=1e-9)
+        assert set(report[m]["per_group_acc_swapped"]) == set(names)
+        assert report[m]["worst_group_seed0"]["group"] in names
+    assert "| erm |" in out.with_suffix(".md").read_text()
+    red = Image.new("RGB", (4, 4), (200, 10, 30))
+    assert Image.Image.getpixel(script.swap_red_green(red), (0, 0)) == (10, 200, 30)
+    with pytest.raises(HfFairError, match="method 'nope' is not in"):
+        script.severity_report(Path(cfg.output_dir), "0.99", ["nope"])
+    with pytest.raises(HfFairError, match="results.json' is missing"):
+        script.severity_report(Path(cfg.output_dir), "0.95", ["erm"])
