@@ -25,6 +25,7 @@ from PIL import Image
 from hf_fair.classify.predict import load_classifier
 from hf_fair.data.registry import load_group_dataset
 from hf_fair.errors import HfFairError
+from hf_fair.metrics import group_metrics
 
 
 @torch.no_grad()
@@ -60,8 +61,9 @@ def severity_report(run_folder: Path, severity: str, methods: list[str], split: 
         for i, p in enumerate(paths):
             a, b = predictions(str(sev / p), images), predictions(str(sev / p), swapped)
             flips.append(float((a != b).mean()))
-            acc.append([float((a[g == k] == y[g == k]).mean()) for k in range(len(groups))])
-            acc_swapped.append([float((b[g == k] == y[g == k]).mean()) for k in range(len(groups))])
+            # the runner's own per-group accuracy, so the unswapped figures equal results.json's
+            acc.append([group_metrics(a, y, g, len(groups))["per_group_acc"][str(k)] for k in range(len(groups))])
+            acc_swapped.append([group_metrics(b, y, g, len(groups))["per_group_acc"][str(k)] for k in range(len(groups))])
             if i == 0:
                 k = int(np.argmin(acc[-1]))
                 ok, d = a[g == k] == y[g == k], digit[g == k]

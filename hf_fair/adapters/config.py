@@ -12,10 +12,10 @@ from hf_fair.adapters.manifest import METHODS, UNITS
 from hf_fair.errors import HfFairError
 from hf_fair.generate.quality import FILTERS
 
-# Learning rates tuned on the embedded tiny base (few hundred steps on CPU). For Stable Diffusion,
-# diffusers' examples use 1e-4 (LoRA) and 5e-6 (full DreamBooth); the configs/ recipes set those.
 logger = logging.getLogger(__name__)
 
+# Learning rates tuned on the embedded tiny base (few hundred steps on CPU). For Stable Diffusion,
+# diffusers' examples use 1e-4 (LoRA) and 5e-6 (full DreamBooth); the configs/ recipes set those.
 DEFAULT_LR = {"lora": 1e-3, "dreambooth_lora": 1e-3, "dreambooth": 2e-4}
 
 

@@ -254,7 +254,8 @@ class UnitTrainer:
         optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=args.adam_weight_decay)
         gen = torch.Generator().manual_seed(unit.seed)
         step, losses = 0, []
-        total = args.unit_steps(len(images))
+        n = len(images)
+        total = args.unit_steps(n)
         ckpt = self.read_checkpoint(ckpt_path, fingerprint)
         if ckpt is not None:
             self.load_trainable_state(ckpt["trainable"])
@@ -266,7 +267,6 @@ class UnitTrainer:
 
         latents = self.latents(images)
         prompt_emb = self.prompt_embeddings(unit)
-        n = len(images)
         from tqdm.auto import tqdm
 
         bar = tqdm(total=total, initial=step, desc=f"{unit.name} ({n} img)",
