@@ -485,7 +485,7 @@ def test_filtered_class_images_are_judged_the_group(small, tmp_path):
     to another group: every image kept is the group's, or counted as kept wrong after the last draw."""
     from PIL import Image
 
-    from hf_fair.generate.quality import check_images, make_judge
+    from hf_fair.judges.quality import check_images, make_judge
 
     out = tmp_path / "ppf"
     train_adapters(AdapterArguments(output_dir=str(out), method="dreambooth_lora", unit="group", with_prior_preservation=True,

@@ -24,7 +24,7 @@ from hf_fair.generate.fidelity import frechet_distance, resolve_encoder
 from hf_fair.generate.core import generate_dataset
 from hf_fair.generate.config import GenerateArguments, fingerprint
 from hf_fair.generate.plan import DrawUnit, assign, image_seed, make_shards, split_quota
-from hf_fair.generate.quality import blank_mask, check_images
+from hf_fair.judges.quality import blank_mask, check_images
 from hf_fair.adapters.train import train_adapters
 from hf_fair.errors import HfFairError
 

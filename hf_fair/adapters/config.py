@@ -10,7 +10,7 @@ from typing import ClassVar
 from hf_fair import runfolder
 from hf_fair.adapters.manifest import METHODS, UNITS
 from hf_fair.errors import HfFairError
-from hf_fair.generate.quality import FILTERS
+from hf_fair.judges.quality import FILTERS
 
 logger = logging.getLogger(__name__)
 

@@ -91,7 +91,7 @@ CLASS_MAX_ATTEMPTS = 30
 
 def _class_judge(args: AdapterArguments, spec):
     """The --class_filter_classifier judge for this dataset, or None (a clear error when it cannot judge it)."""
-    from hf_fair.generate.quality import make_judge
+    from hf_fair.judges.quality import make_judge
 
     if args.class_filter_classifier == "none":
         return None
@@ -115,7 +115,7 @@ def _class_images(pipe, output: Path, groups_prompts: dict[int, list[str]], args
     from tqdm.auto import tqdm
 
     from hf_fair.generate.config import GenerateArguments
-    from hf_fair.generate.quality import check_images
+    from hf_fair.judges.quality import check_images
 
     extra = {} if args.class_guidance_scale is None else {"guidance_scale": args.class_guidance_scale}
     for g, prompts in groups_prompts.items():

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from hf_fair import runfolder
-from hf_fair.generate.quality import FILTERS
+from hf_fair.judges.quality import FILTERS
 from hf_fair.generate.sources import SOURCES
 from hf_fair.errors import HfFairError
 

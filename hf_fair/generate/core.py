@@ -25,7 +25,7 @@ import torch
 from hf_fair import runfolder
 from hf_fair.generate.config import SCHEDULERS, GenerateArguments, fingerprint
 from hf_fair.generate.plan import DrawUnit, Shard, assign, image_seed, make_shards
-from hf_fair.generate.quality import check_images, make_judge
+from hf_fair.judges.quality import check_images, make_judge
 from hf_fair.generate.sources import UnitSwitcher, adapter_units, resolve_adapters, vanilla_units
 from hf_fair.errors import HfFairError
 from hf_fair.io_utils import atomic_dir, atomic_file, write_json
