@@ -14,7 +14,7 @@ from pathlib import Path
 import datasets
 from huggingface_hub import HfApi
 
-from hf_fair.errors import HfFairError
+from hf_fair.errors import HfFairError, first_line
 
 
 def publish_folder(
@@ -44,10 +44,9 @@ def publish_folder(
             commit_message=commit_message or f"Upload with hf-fair from {folder.name}",
         )
     except Exception as e:  # noqa: BLE001 — any transport/auth failure becomes one message
-        first = str(e).splitlines()[0][:200] if str(e) else ""
         raise HfFairError(
             f"could not publish '{folder}' to the Hub as {repo_type} '{repo_id}' "
-            f"({type(e).__name__}: {first}). Check your network and `huggingface-cli login`; "
+            f"({first_line(e)}). Check your network and `huggingface-cli login`; "
             f"the local output in '{local_output or folder}' is intact"
         ) from None
     return str(url)

@@ -10,7 +10,7 @@ import timm
 import torch
 
 from hf_fair.classify import small_resnets  # noqa: F401 — registers the stride-1 ResNets with timm
-from hf_fair.errors import HfFairError
+from hf_fair.errors import HfFairError, first_line
 
 
 def check_model_name(name: str) -> str:
@@ -32,7 +32,7 @@ def create_model(name: str, num_classes: int, pretrained: bool) -> torch.nn.Modu
     except (OSError, RuntimeError, ValueError) as e:
         if pretrained:
             raise HfFairError(
-                f"could not get pretrained weights for '{name}' ({type(e).__name__}: {str(e).splitlines()[0][:160]}); "
+                f"could not get pretrained weights for '{name}' ({first_line(e)}); "
                 "the Hub is unreachable and they are not in the HF cache — pass --pretrained false to start from scratch"
             ) from None
         raise

@@ -8,7 +8,7 @@ import numpy as np
 from hf_fair.data.building import SPLIT_ALIASES, STANDARD_SPLITS
 from hf_fair.data.groups import GroupSpec
 from hf_fair.data.groups import attach_spec
-from hf_fair.errors import HfFairError
+from hf_fair.errors import HfFairError, first_line
 
 
 def load_hub_dataset(source: str, dataset: str, name: str | None = None) -> datasets.DatasetDict:
@@ -17,8 +17,8 @@ def load_hub_dataset(source: str, dataset: str, name: str | None = None) -> data
         loaded = datasets.load_dataset(source, name=name)
     except (ConnectionError, OSError, FileNotFoundError, ValueError) as e:
         raise HfFairError(
-            f"{dataset}: could not load '{source}' with datasets.load_dataset ({type(e).__name__}: "
-            f"{str(e).splitlines()[0][:200]}). If you are offline, download it once while online "
+            f"{dataset}: could not load '{source}' with datasets.load_dataset ("
+            f"{first_line(e)}). If you are offline, download it once while online "
             "(it is then read from the HF cache), or pass --data-dir with a local copy in the "
             "original layout"
         ) from None

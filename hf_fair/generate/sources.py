@@ -19,7 +19,7 @@ import torch
 
 from hf_fair.adapters.manifest import check_matches_groups, read_manifest, units_by_group
 from hf_fair.generate.plan import DrawUnit
-from hf_fair.errors import HfFairError
+from hf_fair.errors import HfFairError, first_line
 
 logger = logging.getLogger(__name__)
 
@@ -80,9 +80,8 @@ def resolve_adapters(adapters: str) -> Path:
     try:
         return Path(snapshot_download(adapters, repo_type="model"))
     except Exception as e:  # noqa: BLE001 — offline, missing, gated: one clear message
-        first = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
         raise HfFairError(
-            f"could not fetch adapters '{adapters}' from the Hub ({type(e).__name__}: {first}); check the id and your "
+            f"could not fetch adapters '{adapters}' from the Hub ({first_line(e)}); check the id and your "
             "network, or download it while online (HF_HUB_OFFLINE=1 only reads the local cache)"
         ) from None
 
@@ -216,7 +215,7 @@ class UnitSwitcher:
             self.pipe.load_lora_weights(str(unit.path), adapter_name=name)
         except Exception as e:  # noqa: BLE001 — a broken or mismatched file names the unit
             self.restore_base()
-            raise HfFairError(f"could not load LoRA of unit {unit.name} from '{file}' into this base ({type(e).__name__}: {str(e)[:200]}); was it trained on another base?") from None
+            raise HfFairError(f"could not load LoRA of unit {unit.name} from '{file}' into this base ({first_line(e)}); was it trained on another base?") from None
         self.pipe.fuse_lora(components=touched, lora_scale=1.0, adapter_names=[name])
         self.pipe.unload_lora_weights()  # drops the LoRA layers; the fused weights stay
 
