@@ -15,6 +15,7 @@ exactly group-balanced.
 from __future__ import annotations
 
 import colorsys
+from typing import Callable
 
 import datasets
 import numpy as np
@@ -54,8 +55,12 @@ def colorize(gray: np.ndarray, hue: float, saturation: float, value: float) -> n
         (IMAGE_SIZE, IMAGE_SIZE), Image.BICUBIC
     )
     intensity = np.asarray(up, dtype=np.float32)[..., None] / 255.0
-    rgb = np.array(colorsys.hsv_to_rgb(hue % 1.0, saturation, value), dtype=np.float32)
-    return np.clip(intensity * rgb * 255.0, 0, 255).astype(np.uint8)
+    return np.clip(intensity * colour_rgb(hue, saturation, value) * 255.0, 0, 255).astype(np.uint8)
+
+
+def colour_rgb(hue: float, saturation: float, value: float) -> np.ndarray:
+    """The stroke colour (float32 RGB in [0, 1]) of one image's jittered hue, saturation, value."""
+    return np.array(colorsys.hsv_to_rgb(hue % 1.0, saturation, value), dtype=np.float32)
 
 
 def _split_indices(digits: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -99,7 +104,25 @@ def load_colored_digits(seed: int = 0, train_bias: float | None = BASE_BIAS) -> 
     from sklearn.datasets import load_digits
 
     raw = load_digits()
-    images, digits = raw.images, raw.target.astype(np.int64)
+    images = raw.images
+    return colour_digit_pool(
+        raw.target.astype(np.int64), lambda i, h, s, v: colorize(images[i], h, s, v), seed, train_bias
+    )
+
+
+def colour_digit_pool(
+    digits: np.ndarray,
+    render: Callable[[int, float, float, float], np.ndarray],
+    seed: int,
+    train_bias: float | None,
+) -> datasets.DatasetDict:
+    """Split a pool of digit images (stratified by digit), colour each split and render it.
+
+    ``render(i, hue, saturation, value)`` draws pool image ``i`` as an RGB uint8 array. Every
+    random draw of the benchmark happens here, in one order (split, then per split: colours, the
+    test balance, hue, saturation, value jitter), so any pool of digits gets colored-digits' design
+    and colored-digits keeps its stream.
+    """
     rng = np.random.default_rng(seed)
     split_idx = _split_indices(digits, rng)
     feats = SPEC.features(
@@ -121,7 +144,7 @@ def load_colored_digits(seed: int = 0, train_bias: float | None = BASE_BIAS) -> 
         sats = rng.uniform(0.75, 1.0, size=len(idx))
         vals = rng.uniform(0.7, 1.0, size=len(idx))
         rows = {
-            "image": [Image.fromarray(colorize(images[i], h, s, v)) for i, h, s, v in zip(idx, hues, sats, vals)],
+            "image": [Image.fromarray(render(i, h, s, v)) for i, h, s, v in zip(idx, hues, sats, vals)],
             "label": labels.tolist(),
             "attribute": colors.tolist(),
             "group": (labels * 2 + colors).tolist(),

