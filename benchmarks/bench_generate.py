@@ -41,7 +41,7 @@ def train_quick_adapters(folder: Path, steps: int, k: int, severity: float) -> N
 
 
 def run_ours(pipe, switcher, units, per_unit, a) -> tuple[float, float]:
-    from hf_fair.generate.core import sample
+    from hf_fair.diffusion.draw import sample
 
     switch = 0.0
     t0 = time.perf_counter()
@@ -68,7 +68,7 @@ def main() -> None:
     import diffusers
 
     from hf_fair.data import DataArguments, load_group_dataset, spec_of
-    from hf_fair.generate.core import load_pipeline
+    from hf_fair.diffusion.draw import load_pipeline
     from hf_fair.generate.sources import UnitSwitcher, adapter_units
 
     ap = argparse.ArgumentParser()
@@ -111,7 +111,7 @@ def main() -> None:
             print(f"adapters: trained for this run ({a.train_steps} steps/unit, {trained:.1f} s, untimed)")
 
         # warm-up: one small call each (ours through a switch)
-        from hf_fair.generate.core import sample
+        from hf_fair.diffusion.draw import sample
 
         switcher.activate(units[0])
         sample(ours_pipe, [units[0].prompt] * 4, list(range(4)), 2, 7.5, None, a.batch_size)

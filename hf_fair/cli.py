@@ -122,6 +122,12 @@ def cmd_adapters_train(argv: list[str]) -> int:
     return adapters_main(argv)
 
 
+def cmd_adapters_style_probe(argv: list[str]) -> int:
+    from hf_fair.generate.style_probe import main as style_probe_main
+
+    return style_probe_main(argv)
+
+
 def cmd_generate(argv: list[str]) -> int:
     from hf_fair.generate.cli import main as generate_main
 
@@ -157,6 +163,7 @@ COMMANDS: dict[tuple[str, ...], tuple[Callable[[list[str]], int], str]] = {
     ("baselines",): (cmd_baselines, "real-data baselines (ERM, Group-DRO, ...) x seeds -> results.json/md"),
     ("cluster",): (cmd_cluster, "cluster images within each group -> clusters.json/md + grids"),
     ("adapters", "train"): (cmd_adapters_train, "train per-group / per-cluster LoRA or DreamBooth adapters"),
+    ("adapters", "style-probe"): (cmd_adapters_style_probe, "share of an adapter's colored-digits images that look handwritten, vs the base"),
     ("generate",): (cmd_generate, "generate a group-balanced synthetic dataset from a base and adapters"),
     ("run",): (cmd_run, "the whole experiment from one YAML: data -> adapters -> generate -> classify -> report"),
     ("demo",): (cmd_demo, "run the embedded default end to end and print the results table"),

@@ -85,7 +85,7 @@ def test_installed_wheel_loads_the_tiny_base(wheel_env, tmp_path):
 
 
 def test_missing_template_names_it(monkeypatch, tmp_path):
-    from hf_fair import cards
+    from hf_fair.data import cards
     from hf_fair.errors import HfFairError
 
     monkeypatch.setattr(cards, "TEMPLATES_DIR", tmp_path)

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import datasets
 import numpy as np
-import torch
 
 from hf_fair import runfolder
 from hf_fair.cluster import ClusterArguments, cluster_grids, cluster_groups, write_cluster_report
@@ -114,10 +113,9 @@ def _class_images(pipe, output: Path, groups_prompts: dict[int, list[str]], args
     another group (docs/ADAPTERS.md), and the prior taught the unit that mistake."""
     from tqdm.auto import tqdm
 
-    from hf_fair.generate.config import GenerateArguments
-    from hf_fair.judges.quality import check_images
+    from hf_fair.diffusion.draw import sample
+    from hf_fair.judges.quality import MIN_STD, check_images
 
-    extra = {} if args.class_guidance_scale is None else {"guidance_scale": args.class_guidance_scale}
     for g, prompts in groups_prompts.items():
         folder = output / "class_images" / f"g{g}"
         if (folder / "done.json").is_file():
@@ -135,11 +133,11 @@ def _class_images(pipe, output: Path, groups_prompts: dict[int, list[str]], args
                 retry = []
                 for lo in tqdm(range(0, len(pending), 32), desc=f"class images g{g}", leave=False):
                     chunk = pending[lo : lo + 32]
-                    images = pipe([per_image[i] for i in chunk], num_inference_steps=args.class_inference_steps,
-                                  generator=[torch.Generator().manual_seed(seeds[i]) for i in chunk], **extra).images
+                    images = sample(pipe, [per_image[i] for i in chunk], [seeds[i] for i in chunk], args.class_inference_steps,
+                                    args.class_guidance_scale)
                     drawn += len(chunk)
                     if judge:
-                        blank, wrong = check_images(images, g, spec, GenerateArguments.min_std, judge)
+                        blank, wrong = check_images(images, g, spec, MIN_STD, judge)
                         wrong = blank | wrong
                     else:
                         wrong = [False] * len(chunk)

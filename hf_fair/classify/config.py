@@ -7,11 +7,13 @@ from typing import ClassVar
 
 from hf_fair.classify.data import AUGMENTATIONS
 from hf_fair.classify.objectives import OBJECTIVES as _REGISTRY
+from hf_fair.classify.weights import WEIGHT_RULES
 from hf_fair.errors import HfFairError
 
 OBJECTIVES = _REGISTRY  # the live registry (name -> class): `in` and list() give the names
 STAGES = ("train", "pretrain", "finetune")
 SCOPES = ("full", "last_layer")
+SUPCON_POSITIVES = ("label", "group")
 SELECTIONS = ("val_worst_group", "val_worst_class", "val_average", "oracle", "last")
 
 
@@ -19,6 +21,9 @@ SELECTIONS = ("val_worst_group", "val_worst_class", "val_average", "oracle", "la
 class ClassifierArguments:
     # fields that do not change results: left out of the resume fingerprint (hf_fair.runfolder)
     NOT_IN_FINGERPRINT: ClassVar[frozenset] = frozenset({"eval_batch_size", "num_workers", "output_dir", "overwrite", "push_to_hub"})
+    # the pretraining recipe's fields came after results were recorded: at their defaults they
+    # leave a run's key as it was (hf_fair.runfolder.result_settings)
+    IN_FINGERPRINT_WHEN_SET: ClassVar[frozenset] = frozenset({"weight_column", "weight_rule", "supcon_weight", "supcon_temperature", "supcon_positives", "supcon_dim"})
 
     output_dir: str = field(default=None, metadata={"help": "run folder (checkpoint, metrics.json, config, log)"})
     model: str = field(default="resnet18", metadata={"help": "timm model name"})
@@ -52,6 +57,12 @@ class ClassifierArguments:
     overwrite: bool = field(default=False, metadata={"help": "start over in a run folder made with another config"})
     push_to_hub: str | None = field(default=None, metadata={"help": "publish the selected model to this Hub repo"})
     eval_every: int = field(default=1, metadata={"help": "evaluate every N epochs (and always at the end)"})
+    weight_column: str | None = field(default=None, metadata={"help": "per-example loss weight from this column of the training data (the paper's CLIP weighting: clip_score)"})
+    weight_rule: str = field(default="group_mean", metadata={"help": f"normalisation of --weight_column: {list(WEIGHT_RULES)} (group_mean: mean 1 within each group)"})
+    supcon_weight: float = field(default=0.0, metadata={"help": "lambda of the supervised contrastive term added to cross-entropy (0 = off; not with last-layer finetuning)"})
+    supcon_temperature: float = field(default=0.1, metadata={"help": "SupCon temperature tau (> 0)"})
+    supcon_positives: str = field(default="label", metadata={"help": "SupCon positives: images of the same label or of the same group"})
+    supcon_dim: int = field(default=128, metadata={"help": "output size of the SupCon projection head (training only; not saved with the model)"})
 
     def __post_init__(self):
         checks = {"augment": AUGMENTATIONS, "stage": STAGES, "objective": OBJECTIVES, "finetune_scope": SCOPES, "selection": SELECTIONS, "optimizer": ("sgd", "adamw")}
@@ -64,3 +75,15 @@ class ClassifierArguments:
             raise HfFairError("--stage finetune needs --init <checkpoint folder>")
         if self.epochs < 1:
             raise HfFairError("--epochs must be >= 1")
+        if self.weight_rule not in WEIGHT_RULES:
+            raise HfFairError(f"--weight_rule '{self.weight_rule}' is not one of {list(WEIGHT_RULES)}")
+        if not self.supcon_weight >= 0:  # also catches NaN
+            raise HfFairError(f"--supcon_weight must be >= 0 (0 turns SupCon off), got {self.supcon_weight}")
+        if not self.supcon_temperature > 0:
+            raise HfFairError(f"--supcon_temperature must be > 0 (e.g. 0.1), got {self.supcon_temperature}")
+        if self.supcon_positives not in SUPCON_POSITIVES:
+            raise HfFairError(f"--supcon_positives '{self.supcon_positives}' is not one of {list(SUPCON_POSITIVES)}")
+        if self.supcon_dim < 1:
+            raise HfFairError(f"--supcon_dim must be >= 1, got {self.supcon_dim}")
+        if self.supcon_weight > 0 and self.stage == "finetune" and self.finetune_scope == "last_layer":
+            raise HfFairError("--supcon_weight applies to training the features; with --finetune_scope last_layer they are frozen: set it to 0")

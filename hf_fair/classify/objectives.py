@@ -2,7 +2,8 @@
 
 Every objective sees the training set's labels and groups once (``setup``), may ask for a
 sampling distribution (``sample_weights``), and turns a batch's logits into a loss
-(``loss(logits, y, group)``); ``update`` is called after each optimizer step with the batch's
+(``loss(logits, y, group, weight)``; ``weight`` is an optional per-example loss weight, e.g. the
+CLIP weighting of synthetic pretraining, that scales each example's cross-entropy); ``update`` is called after each optimizer step with the batch's
 per-sample losses. State that must survive a resume goes through ``state_dict``. Objectives with
 a phase outside the training loop use two hooks the trainer calls for every objective:
 ``before_training`` (JTT's identification model) and ``after_training`` (DFR's last-layer refit).
@@ -51,11 +52,12 @@ class Objective:
         """Per-example sampling weights for the training sampler (None: plain shuffling)."""
         return None
 
-    def per_sample(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(logits.float(), y, reduction="none")
+    def per_sample(self, logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+        ce = F.cross_entropy(logits.float(), y, reduction="none")
+        return ce if weight is None else ce * weight.to(ce.device, ce.dtype)
 
-    def loss(self, logits: torch.Tensor, y: torch.Tensor, group: torch.Tensor | None) -> torch.Tensor:
-        return self.per_sample(logits, y).mean()
+    def loss(self, logits: torch.Tensor, y: torch.Tensor, group: torch.Tensor | None, weight: torch.Tensor | None = None) -> torch.Tensor:
+        return self.per_sample(logits, y, weight).mean()
 
     def update(self, per_sample_loss: torch.Tensor, group: torch.Tensor | None) -> None:
         pass
@@ -94,9 +96,9 @@ class Reweight(Objective):
         w[present] = len(groups) / (present.sum() * counts[present])
         self.weights = torch.tensor(w, dtype=torch.float32)
 
-    def loss(self, logits, y, group):
+    def loss(self, logits, y, group, weight=None):
         w = self.weights.to(logits.device)[group]
-        return (self.per_sample(logits, y) * w).mean()
+        return (self.per_sample(logits, y, weight) * w).mean()
 
 
 @register
@@ -143,8 +145,8 @@ class GroupDRO(Objective):
         sums = onehot.t() @ per_sample
         return sums / n.clamp(min=1), n > 0
 
-    def loss(self, logits, y, group):
-        per_sample = self.per_sample(logits, y)
+    def loss(self, logits, y, group, weight=None):
+        per_sample = self.per_sample(logits, y, weight)
         group_loss, present = self._group_losses(per_sample, group)
         q = self.q.to(logits.device)
         with torch.no_grad():

@@ -28,6 +28,8 @@ from hf_fair.classify import models
 from hf_fair.classify.config import ClassifierArguments
 from hf_fair.classify.data import build_transforms, dataset_resolution, make_loader
 from hf_fair.classify.objectives import ERM, Objective, make_objective
+from hf_fair.classify.supcon import WithProjection, supcon_loss
+from hf_fair.classify.weights import example_weights
 from hf_fair.data import DataArguments, load_group_dataset, spec_of
 from hf_fair.errors import HfFairError
 from hf_fair.io_utils import atomic_dir, write_json
@@ -139,17 +141,25 @@ class ClassifierRun:
         return opt, get_scheduler("cosine", opt, num_warmup_steps=warm, num_training_steps=total)
 
     # ---------------------------------------------------------------- loops
-    def _train_epoch(self, model, loader, optimizer, scheduler, objective: Objective, epoch: int, step: int):
-        acc = self.accelerator
+    def _train_epoch(self, model, loader, optimizer, scheduler, objective: Objective, epoch: int, step: int,
+                     weights: torch.Tensor | None = None, supcon: bool = False):
+        """One pass over ``loader``. ``weights`` (indexed by example) scale each example's loss;
+        with ``supcon`` the model is a :class:`WithProjection` and the SupCon term is added."""
+        a, acc = self.args, self.accelerator
         model.train()
-        if self.args.stage == "finetune" and self.args.finetune_scope == "last_layer":
+        if a.stage == "finetune" and a.finetune_scope == "last_layer":
             model.eval()  # frozen features: batch-norm statistics stay as pretrained
         total, n = 0.0, 0
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{self.args.epochs}", disable=not acc.is_local_main_process, leave=False)
-        for x, y, g, _ in bar:
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{a.epochs}", disable=not acc.is_local_main_process, leave=False)
+        for x, y, g, idx in bar:
+            w = None if weights is None else weights[idx.cpu()].to(x.device)
             with acc.autocast():
-                logits = model(x)
-            loss = objective.loss(logits, y, g if (g >= 0).all() else None)
+                out = model(x)
+            logits, z = out if supcon else (out, None)
+            loss = objective.loss(logits, y, g if (g >= 0).all() else None, w)
+            if supcon:
+                keys = y if a.supcon_positives == "label" else g
+                loss = loss + a.supcon_weight * supcon_loss(z, keys, a.supcon_temperature, w)
             if not torch.isfinite(loss):
                 raise HfFairError(
                     f"loss became {loss.item()} at epoch {epoch + 1}, step {step}; stopped. The last good "
@@ -207,7 +217,6 @@ class ClassifierRun:
         if done is not None:
             logger.info("run in '%s' is already finished; nothing to do", self.out)
             return done
-        self._log_to_file()
         set_seed(a.seed)
         dsd = self.dsd if self.dsd is not None else load_group_dataset(self.data_args)[0]
         if "train" not in dsd:
@@ -230,6 +239,10 @@ class ClassifierRun:
             raise HfFairError(f"--selection {a.selection} needs a 'validation' split; use --selection last")
         if objective.needs_validation and "validation" not in dsd:
             raise HfFairError(f"--objective {a.objective} refits on the 'validation' split, which this dataset lacks")
+        if a.supcon_weight > 0 and a.supcon_positives == "group" and not has_groups:
+            raise HfFairError("--supcon_positives group needs a 'group' column in the training data; use --supcon_positives label")
+        # per-example loss weights, looked up by each batch's example indices
+        weights = None if a.weight_column is None else torch.from_numpy(example_weights(train, a.weight_column, a.weight_rule))
 
         model = self._build_model(n_classes)
         size = a.image_size or dataset_resolution(train)
@@ -240,6 +253,9 @@ class ClassifierRun:
         objective.setup(
             np.asarray(train["label"]), np.asarray(train["group"]) if has_groups else None, spec.n_groups if spec else n_classes
         )
+        # every input is checked by now (model name, columns, splits): only a run that will train
+        # creates its folder, so a refused command leaves nothing behind
+        self._log_to_file()
         write_json_main = acc.is_main_process
         if write_json_main:
             write_json(self.out / "config.json", {"fingerprint": self.fp, "num_processes": acc.num_processes, "classifier": asdict(a), "data": asdict(self.data_args), "versions": runfolder.versions("timm", "accelerate", "datasets")})
@@ -251,8 +267,14 @@ class ClassifierRun:
             objective.before_training(self, train, train_tf, eval_tf, n_classes)
 
         steps_per_epoch = math.ceil(len(train) / (a.batch_size * acc.num_processes))
-        optimizer, scheduler = self._optimizer(model, steps_per_epoch, a.epochs)
-        model, optimizer = acc.prepare(model, optimizer)
+        supcon = a.supcon_weight > 0
+        # with SupCon the projection head trains beside the classifier (one module, so that a
+        # distributed wrapper syncs both); evaluation and checkpoints use the classifier alone.
+        # Without it nothing is built, so the random streams are those of cross-entropy alone.
+        trained = WithProjection(model, a.supcon_dim) if supcon else model
+        optimizer, scheduler = self._optimizer(trained, steps_per_epoch, a.epochs)
+        trained, optimizer = acc.prepare(trained, optimizer)
+        model = acc.unwrap_model(trained).classifier if supcon else trained
         # the schedule counts per-process steps already: registered for save_state, not prepared
         # (a prepared scheduler would step once per process)
         acc.register_for_checkpointing(scheduler, objective)
@@ -267,7 +289,7 @@ class ClassifierRun:
             set_seed(a.seed * 1000 + epoch)  # each epoch's shuffling/augmentation independent of resumes
             loader = acc.prepare(make_loader(train, train_tf, a.batch_size, True, a.seed * 1000 + epoch, a.num_workers, objective.sample_weights()))
             started, step_before = time.perf_counter(), step
-            train_loss, step = self._train_epoch(model, loader, optimizer, scheduler, objective, epoch, step)
+            train_loss, step = self._train_epoch(trained, loader, optimizer, scheduler, objective, epoch, step, weights, supcon)
             seconds = time.perf_counter() - started
             last = epoch == a.epochs - 1 or (a.max_steps is not None and step >= a.max_steps)
             record = {

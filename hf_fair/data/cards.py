@@ -14,7 +14,7 @@ from hf_fair.data.severity import SeverityReport, group_counts
 from hf_fair.data.groups import spec_of
 from hf_fair.errors import HfFairError
 
-TEMPLATES_DIR = Path(__file__).resolve().parent / "card_templates"
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "card_templates"
 
 LICENSES = {
     "colored-digits": ("cc-by-4.0", "derived from scikit-learn's digits (UCI ML hand-written digits, CC BY 4.0)"),

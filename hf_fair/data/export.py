@@ -6,7 +6,7 @@ from pathlib import Path
 
 import datasets
 
-from hf_fair.cards import group_dataset_card
+from hf_fair.data.cards import group_dataset_card
 from hf_fair.data.severity import SeverityReport
 from hf_fair.data.groups import spec_of
 from hf_fair.io_utils import atomic_dir, check_output_dir, write_json

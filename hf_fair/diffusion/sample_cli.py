@@ -42,23 +42,12 @@ class SampleArguments:
 def sample_images(pipe, prompt: str, num_images: int, seed: int, num_inference_steps: int = 20,
                   guidance_scale: float = 7.5, negative_prompt: str | None = None, batch_size: int = 64):
     """``num_images`` PIL images for ``prompt``; image i is drawn with generator seed ``seed + i``
-    (so an image does not depend on the batch it was drawn in)."""
-    import torch
+    on the pipeline's device (so an image does not depend on the batch it was drawn in)."""
+    from hf_fair.diffusion.draw import sample
 
-    device = pipe.device if pipe.device.type != "meta" else torch.device("cpu")
-    images = []
-    for start in range(0, num_images, batch_size):
-        n = min(batch_size, num_images - start)
-        gens = [torch.Generator(device=device.type if device.type != "mps" else "cpu").manual_seed(seed + start + i) for i in range(n)]
-        out = pipe(
-            [prompt] * n,
-            negative_prompt=[negative_prompt] * n if negative_prompt else None,
-            num_inference_steps=num_inference_steps,
-            guidance_scale=guidance_scale,
-            generator=gens,
-        )
-        images.extend(out.images)
-    return images
+    device = pipe.device.type if pipe.device.type not in ("meta", "mps") else "cpu"
+    return sample(pipe, [prompt] * num_images, [seed + i for i in range(num_images)], num_inference_steps,
+                  guidance_scale, negative_prompt, batch_size, generator_device=device)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from huggingface_hub import DatasetCard, DatasetCardData
 
-from hf_fair.cards import LICENSES, template_path
+from hf_fair.data.cards import LICENSES, template_path
 
 SOURCE_TEXT = {
     "vanilla": "the base pipeline prompted with each group's prompt (FFR)",

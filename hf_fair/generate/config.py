@@ -6,20 +6,11 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from hf_fair import runfolder
-from hf_fair.judges.quality import FILTERS
+from hf_fair.diffusion.draw import SCHEDULERS
+from hf_fair.judges.quality import FILTERS, MIN_STD
 from hf_fair.generate.sources import SOURCES
 from hf_fair.errors import HfFairError
 
-SCHEDULERS = {
-    "dpm++": "DPMSolverMultistepScheduler",
-    "ddim": "DDIMScheduler",
-    "pndm": "PNDMScheduler",
-    "euler": "EulerDiscreteScheduler",
-    "euler_a": "EulerAncestralDiscreteScheduler",
-    "unipc": "UniPCMultistepScheduler",
-    "lms": "LMSDiscreteScheduler",
-    "ddpm": "DDPMScheduler",
-}
 # Settings that cannot change the images: a run may be resumed with other values.
 
 @dataclass
@@ -44,7 +35,7 @@ class GenerateArguments:
     batch_size: int = field(default=32, metadata={"help": "images per pipeline call"})
     shard_size: int = field(default=64, metadata={"help": "images per resumable shard"})
     quality_filter: bool = field(default=True, metadata={"help": "reject blank / near-constant images and draw replacements"})
-    min_std: float = field(default=0.02, metadata={"help": "quality filter: smallest pixel standard deviation (grey levels in [0, 1])"})
+    min_std: float = field(default=MIN_STD, metadata={"help": "quality filter: smallest pixel standard deviation (grey levels in [0, 1])"})
     filter_classifier: str = field(default="none", metadata={"help": "also reject images a classifier assigns to another group: none | reference (colored-digits)"})
     max_attempts: int = field(default=8, metadata={"help": "draws per slot before the filter gives up (blank: error; wrong group: kept and counted)"})
     fidelity: bool = field(default=True, metadata={"help": "write fidelity.json/md (Frechet distance to real images, reference accuracy)"})

@@ -23,7 +23,8 @@ import numpy as np
 import torch
 
 from hf_fair import runfolder
-from hf_fair.generate.config import SCHEDULERS, GenerateArguments, fingerprint
+from hf_fair.diffusion.draw import load_pipeline, pick_dtype, sample
+from hf_fair.generate.config import GenerateArguments, fingerprint
 from hf_fair.generate.plan import DrawUnit, Shard, assign, image_seed, make_shards
 from hf_fair.judges.quality import check_images, make_judge
 from hf_fair.generate.sources import UnitSwitcher, adapter_units, resolve_adapters, vanilla_units
@@ -45,43 +46,6 @@ def output_features(spec) -> datasets.Features:
         "adapter": datasets.Value("string"),  # null for the base
         "slot": datasets.Value("int32"),  # position within the group: same slot, same starting noise in every source
     })
-
-
-# ------------------------------------------------------------------ pipeline
-def pick_dtype(choice: str, device: torch.device) -> torch.dtype:
-    if choice == "auto":
-        return torch.float16 if device.type == "cuda" else torch.float32
-    return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[choice]
-
-
-def load_pipeline(base: str, device: torch.device, dtype: torch.dtype, scheduler: str | None = None):
-    import diffusers
-
-    from hf_fair.diffusion.base import load_base
-
-    pipe = load_base(base, torch_dtype=dtype)
-    if scheduler:
-        cls = getattr(diffusers, SCHEDULERS[scheduler])
-        pipe.scheduler = cls.from_config(pipe.scheduler.config)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe.to(device)
-
-
-def sample(pipe, prompts: list[str], seeds: list[int], num_inference_steps: int, guidance_scale: float,
-           negative_prompt: str | None = None, batch_size: int = 32) -> list:
-    """PIL images, image i drawn from CPU generator ``seeds[i]`` (same noise on every device)."""
-    images = []
-    for lo in range(0, len(prompts), batch_size):
-        p, s = prompts[lo:lo + batch_size], seeds[lo:lo + batch_size]
-        out = pipe(
-            p,
-            negative_prompt=[negative_prompt] * len(p) if negative_prompt else None,
-            num_inference_steps=num_inference_steps,
-            guidance_scale=guidance_scale,
-            generator=[torch.Generator("cpu").manual_seed(x) for x in s],
-        )
-        images.extend(out.images)
-    return images
 
 
 # ------------------------------------------------------------------ one shard

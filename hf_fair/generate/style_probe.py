@@ -4,7 +4,7 @@ A logistic-regression probe on the reference classifier's features separates rea
 Digits images (handwritten) from renders of the base's pretraining corpus (Pillow's font) in the
 same two colours. Its score on generations is the share that look handwritten::
 
-    python -m hf_fair.diffusion.embedded.style_probe --adapters runs/demo/severity-0.99/adapters/lora-<key> \\
+    hf-fair adapters style-probe --adapters runs/demo/severity-0.99/adapters/lora-<key> \\
         --groups 1 2 --num_images 48 --output_dir docs/adapters
 
 writes ``style.json``, ``style.md`` and one ``base_vs_adapter_<group>.png`` per group (top rows:
@@ -55,13 +55,13 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from hf_fair.data import DataArguments, load_group_dataset, spec_of
-    from hf_fair.generate.core import load_pipeline, sample
+    from hf_fair.diffusion.draw import load_pipeline, sample
     from hf_fair.diffusion.grid import make_grid
     from hf_fair.adapters.manifest import read_manifest
     from hf_fair.generate.plan import image_seed
     from hf_fair.generate.sources import UnitSwitcher, adapter_units, source_of_manifest, vanilla_units
 
-    p = argparse.ArgumentParser(prog="python -m hf_fair.diffusion.embedded.style_probe", allow_abbrev=False, description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog="hf-fair adapters style-probe", allow_abbrev=False, description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--adapters", required=True, help="adapters folder (manifest.json) trained on colored-digits")
     p.add_argument("--groups", type=int, nargs="+", default=[1, 2], help="group ids (default: the two minority groups)")
@@ -125,6 +125,3 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(lines))
     return 0
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())

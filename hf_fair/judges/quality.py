@@ -16,6 +16,8 @@ import numpy as np
 from hf_fair.errors import HfFairError
 
 FILTERS = ("none", "reference")
+# a generated image whose grey levels vary less than this is blank (generation and class images alike)
+MIN_STD = 0.02
 
 
 class Judge(Protocol):

@@ -127,7 +127,7 @@ def pick_adapters(choice, source):
 
 @guarded(3)
 def generate(source, adapters, group, unit_choice, seed, n_images, steps, guidance, progress=gr.Progress()):
-    from hf_fair.generate.core import sample
+    from hf_fair.diffusion.draw import sample
 
     progress(0.0, desc="reading the source")
     units, spec, base, _ = source_units(source, adapters)

@@ -1,6 +1,6 @@
 """Prompt adherence of a base, judged by the reference classifier.
 
-    python -m hf_fair.diffusion.embedded.adherence --base embedded --per_prompt 5 \
+    hf-fair base adherence --base embedded --per_prompt 5 \
         --json docs/base_adherence.json --grid docs/base_grid.png
 
 Prompts "a {colour} digit {d}" for every colour x digit; ``per_prompt`` images each (seeds
@@ -11,7 +11,6 @@ the share of images whose colour, digit, and both, the reference classifier read
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,8 +98,3 @@ def main(argv=None) -> int:
     print("per digit: ", {k: f"{v:.0%}" for k, v in res["digit_acc_per_digit"].items()})
     return 0
 
-
-if __name__ == "__main__":
-    from hf_fair.cli import main as cli_main
-
-    sys.exit(cli_main(["base", "adherence", *sys.argv[1:]]))

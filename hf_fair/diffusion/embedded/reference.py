@@ -92,7 +92,7 @@ def load_reference(path: str | Path | None = None) -> ReferenceClassifier:
     if not (path / "config.json").is_file():
         raise HfFairError(
             f"reference classifier '{path}' not found (config.json missing); reinstall hf-fair or train one with "
-            "`python -m hf_fair.diffusion.embedded.reference --output_dir <folder>`"
+            "`hf-fair base reference --output_dir <folder>`"
         )
     model = ReferenceClassifier.from_pretrained(str(path))
     model.eval()
@@ -235,10 +235,3 @@ def main(argv=None) -> int:
     print(json.dumps(metrics, indent=2))
     return 0
 
-
-if __name__ == "__main__":
-    import sys
-
-    from hf_fair.cli import main as cli_main
-
-    sys.exit(cli_main(["base", "reference", *sys.argv[1:]]))
