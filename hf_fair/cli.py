@@ -146,6 +146,12 @@ def cmd_space(argv: list[str]) -> int:
     return space_main(argv)
 
 
+def cmd_plot(argv: list[str]) -> int:
+    from hf_fair.run.plots import main as plot_main
+
+    return plot_main(argv)
+
+
 def cmd_demo(argv: list[str]) -> int:
     from hf_fair.run.demo import main as demo_main
 
@@ -166,6 +172,7 @@ COMMANDS: dict[tuple[str, ...], tuple[Callable[[list[str]], int], str]] = {
     ("adapters", "style-probe"): (cmd_adapters_style_probe, "share of an adapter's colored-digits images that look handwritten, vs the base"),
     ("generate",): (cmd_generate, "generate a group-balanced synthetic dataset from a base and adapters"),
     ("run",): (cmd_run, "the whole experiment from one YAML: data -> adapters -> generate -> classify -> report"),
+    ("plot",): (cmd_plot, "redraw the worst-group accuracy plot from results.json files or run folders"),
     ("demo",): (cmd_demo, "run the embedded default end to end and print the results table"),
     ("space", "build"): (cmd_space, "write a deployable Gradio Space folder from a finished run"),
 }
