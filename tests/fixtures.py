@@ -79,14 +79,14 @@ def make_waterbirds(root: Path, per_group_split: int = 3) -> Path:
 
 
 def make_utkface(root: Path, per_cell: int = 6) -> Path:
-    """Files named age_gender_race_date.jpg.chip.jpg, plus one malformed name."""
+    """Files named age_gender_race_date.jpg.chip.jpg, plus two malformed names."""
     k = 0
     for gender in (0, 1):
         for age in (2, 4, 25, 40, 70):  # 70 falls outside FFR's buckets
             for r in range(per_cell):
                 k += 1
                 _img(root / f"{age}_{gender}_{r % 5}_2017011{k:010d}.jpg.chip.jpg", (age * 3, gender * 200, 50))
-    _img(root / "39_1_20170116174525125.jpg.chip.jpg", (1, 2, 3))  # missing race: still parsed
+    _img(root / "39_1_20170116174525125.jpg.chip.jpg", (1, 2, 3))  # race missing (a real UTKFace name): skipped
     _img(root / "not_a_face_name.jpg", (1, 2, 3))  # unparseable: counted and skipped
     return root
 

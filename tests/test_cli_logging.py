@@ -18,8 +18,9 @@ def test_skipped_file_is_named_in_the_summary_on_stderr(tmp_path):
     r = _cli("data", "describe", "utkface", "--data-dir", str(root), cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     lines = r.stderr.splitlines()
-    assert any(" WARNING hf_fair.data.utkface: utkface: skipped 1 file(s)" in ln for ln in lines)
-    assert any(ln.endswith("WARNING hf_fair: skipped 1 file: not_a_face_name.jpg — name is not age_gender_race_date") for ln in lines)
+    assert any(" WARNING hf_fair.data.utkface: utkface: skipped 2 file(s)" in ln for ln in lines)
+    assert any(ln.endswith("WARNING hf_fair: skipped 2 files: 39_1_20170116174525125.jpg.chip.jpg — name is not age_gender_race_date; "
+                           "not_a_face_name.jpg — name is not age_gender_race_date") for ln in lines)
     assert "skipped" not in r.stdout  # the table stays clean on stdout
 
 
@@ -43,7 +44,7 @@ def test_unreadable_image_is_counted_with_skip_bad_images(tmp_path):
     bad.write_bytes(b"not a jpeg")
     r = _cli("data", "describe", "utkface", "--data-dir", str(root), "--skip-bad-images", "true", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    assert "skipped 2 files: " in r.stderr and "25_0_1_20170110000000001.jpg.chip.jpg — unreadable (UnidentifiedImageError)" in r.stderr
+    assert "skipped 3 files: " in r.stderr and "25_0_1_20170110000000001.jpg.chip.jpg — unreadable (UnidentifiedImageError)" in r.stderr
 
 
 def test_help_into_a_closed_pipe_has_no_traceback():

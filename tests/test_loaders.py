@@ -107,12 +107,21 @@ def test_waterbirds_hub_layout(tmp_path):
 
 
 def test_utkface(tmp_path):
+    from hf_fair import skipped
+
     root = make_utkface(tmp_path / "utk")
-    dsd, _ = load_group_dataset(dataset="utkface", data_dir=str(root))
+    with skipped.collect() as items:
+        dsd, _ = load_group_dataset(dataset="utkface", data_dir=str(root))
     _check_standard(dsd)
     assert dsd["train"].features["attribute"].names == ["young", "old"]
     total = sum(len(d) for d in dsd.values())
-    assert total <= 2 * 4 * 6 + 1  # ages 70 and the malformed name are out
+    assert total <= 2 * 4 * 6  # ages 70 and the malformed names are out
+    # the race-missing name (age 39 would fall in 'old') is skipped and counted, not loaded with race -1
+    names = [n for d in dsd.values() for n in d["file_name"]]
+    assert "39_1_20170116174525125.jpg.chip.jpg" not in names and -1 not in [r for d in dsd.values() for r in d["race"]]
+    assert sorted(items) == [("39_1_20170116174525125.jpg.chip.jpg", "name is not age_gender_race_date"),
+                             ("not_a_face_name.jpg", "name is not age_gender_race_date")]
+    assert skipped.summary(items).startswith("skipped 2 files: 39_1_20170116174525125.jpg.chip.jpg — name is not")
     ages = [a for d in dsd.values() for a in d["age"]]
     assert max(ages) <= 50 and 70 not in ages
     tc = group_counts(dsd["test"], 4)

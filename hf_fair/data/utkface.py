@@ -1,8 +1,8 @@
 """UTKFace: target gender, spurious attribute an age bucket.
 
 Source: a local folder of files named ``age_gender_race_date.jpg`` (also ``...jpg.chip.jpg``);
-gender 0 = male, 1 = female. Images outside every age bucket are dropped; file names that do not
-parse are counted and skipped. UTKFace has no official split: a seeded split stratified by group
+gender 0 = male, 1 = female, race 0-4. Images outside every age bucket are dropped; a file name
+without all four fields is counted and skipped (named in the command's summary). UTKFace has no official split: a seeded split stratified by group
 is made (60/20/20) and the test split is group-balanced (``balance_test``).
 """
 
@@ -26,7 +26,10 @@ AGE_PRESETS = {
     "ffr": "young:0-5,old:20-50",
     "median": "young:0-29,old:30-116",
 }
-_FILE_RE = re.compile(r"^(\d+)_([01])_(\d+)?_?(\d+)?.*\.(jpg|jpeg|png)$", re.IGNORECASE)
+# age_gender_race_date then the extensions (".jpg", ".jpg.chip.jpg"); race is 0-4. Every field is
+# required: a name missing one (UTKFace ships "39_1_20170116174525125.jpg.chip.jpg", race missing)
+# is skipped, not loaded with a made-up value.
+_FILE_RE = re.compile(r"^(\d+)_([01])_([0-4])_(\d+)((\.[a-z]+)*)\.(jpg|jpeg|png)$", re.IGNORECASE)
 
 
 def parse_age_buckets(text: str) -> list[tuple[str, int, int]]:
@@ -88,8 +91,7 @@ def load_utkface(
             unparsed += 1
             skipped.record(p, "name is not age_gender_race_date")
             continue
-        age, gender = int(m.group(1)), int(m.group(2))
-        race = int(m.group(3)) if m.group(3) is not None and m.group(4) is not None else -1
+        age, gender, race = int(m.group(1)), int(m.group(2)), int(m.group(3))
         bucket = next((i for i, (_, lo, hi) in enumerate(buckets) if lo <= age <= hi), None)
         if bucket is None:
             continue
