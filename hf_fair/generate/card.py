@@ -22,7 +22,8 @@ def generated_dataset_card(synth, result: dict, data_args, fidelity: dict | None
     license_id, license_text = LICENSES.get(data_args.dataset, ("other", "see the source dataset's licence"))
     rows = [
         {"name": name.replace("|", "\\|"), "count": result["counts"][name], "drawn": f["drawn"],
-         "blank": f["rejected_blank"], "wrong": f["rejected_wrong_group"]}
+         "blank": f["rejected_blank"], "wrong": f["rejected_wrong_group"],
+         "accepted": "-" if (result.get("acceptance") or {}).get(name) is None else f"{100 * result['acceptance'][name]:.1f}%"}
         for name, f in result["filter"].items()
     ]
     units = [{**u, "group_name": u["group_name"].replace("|", "\\|"), "cluster": "-" if u["cluster"] is None else u["cluster"]} for u in result["units"]]
@@ -32,6 +33,10 @@ def generated_dataset_card(synth, result: dict, data_args, fidelity: dict | None
         filter_text = "off"
     else:
         filter_text = f"pixel std >= {cfg['min_std']}" + ("" if cfg["filter_classifier"] == "none" else f", group checked by the {cfg['filter_classifier']} classifier")
+        if result.get("clip"):
+            clip = result["clip"]
+            filter_text = (f"pixel std >= {cfg['min_std']}, group checked zero-shot by CLIP `{clip['model']}` (revision {clip['revision']}; "
+                           f"kept when: {clip['rule']}); each image's CLIP probability of its own group is in `clip_score`")
     card_data = DatasetCardData(
         license=license_id,
         pretty_name=f"{data_args.dataset} synthetic ({result['source']})",

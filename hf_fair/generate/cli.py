@@ -29,7 +29,9 @@ def main(argv: list[str]) -> int:
     if accelerate.PartialState().is_main_process and result:
         for name, n in result["counts"].items():
             f = result["filter"][name]
-            print(f"{name:<16} {n:>6} images  (drawn {f['drawn']}, rejected blank {f['rejected_blank']}, wrong group {f['rejected_wrong_group']})")
+            acc = (result.get("acceptance") or {}).get(name)
+            print(f"{name:<16} {n:>6} images  (drawn {f['drawn']}, rejected blank {f['rejected_blank']}, wrong group {f['rejected_wrong_group']}"
+                  + ("" if acc is None else f", accepted {100 * acc:.1f}%") + ")")
         fid = Path(args.output_dir) / "fidelity.md"
         if fid.is_file():
             print(fid.read_text(), end="")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -16,7 +17,8 @@ from hf_fair.errors import HfFairError
 @dataclass
 class GenerateArguments:
     # fields that do not change results: left out of the resume fingerprint (hf_fair.runfolder)
-    NOT_IN_FINGERPRINT: ClassVar[frozenset] = frozenset({"adapters", "batch_size", "device", "fidelity", "fidelity_encoder", "fidelity_split", "grid", "output_dir", "overwrite", "private", "push_to_hub"})
+    NOT_IN_FINGERPRINT: ClassVar[frozenset] = frozenset({"adapters", "batch_size", "device", "fidelity", "fidelity_encoder", "fidelity_split", "grid", "output_dir", "overwrite", "private", "push_to_hub", "clip_model", "clip_min_prob"})
+    # the CLIP filter's settings enter the fingerprint through clip_settings (the model by its weights, not its path)
 
     output_dir: str = field(default=None, metadata={"help": "dataset folder to write (save_to_disk + README.md card + fidelity report)"})
     source: str = field(default="vanilla", metadata={"help": f"one of {list(SOURCES)}"})
@@ -36,7 +38,9 @@ class GenerateArguments:
     shard_size: int = field(default=64, metadata={"help": "images per resumable shard"})
     quality_filter: bool = field(default=True, metadata={"help": "reject blank / near-constant images and draw replacements"})
     min_std: float = field(default=MIN_STD, metadata={"help": "quality filter: smallest pixel standard deviation (grey levels in [0, 1])"})
-    filter_classifier: str = field(default="none", metadata={"help": "also reject images a classifier assigns to another group: none | reference (colored-digits)"})
+    filter_classifier: str = field(default="none", metadata={"help": "also reject images a judge assigns to another group: none | reference (colored-digits) | clip (zero-shot CLIP over the group prompts; stores clip_score)"})
+    clip_model: str = field(default=None, metadata={"help": "--filter_classifier clip: a transformers CLIP, Hub id (e.g. openai/clip-vit-base-patch32) or folder (default: the embedded CLIP with the embedded base)"})
+    clip_min_prob: float = field(default=None, metadata={"help": "--filter_classifier clip: keep an image when CLIP gives its own group at least this probability (default: when its own group is the most likely; 0 keeps and scores every image)"})
     max_attempts: int = field(default=8, metadata={"help": "draws per slot before the filter gives up (blank: error; wrong group: kept and counted)"})
     fidelity: bool = field(default=True, metadata={"help": "write fidelity.json/md (Frechet distance to real images, reference accuracy)"})
     fidelity_split: str = field(default="test", metadata={"help": "real split the fidelity report compares with (test is group-balanced)"})
@@ -65,6 +69,10 @@ class GenerateArguments:
             raise HfFairError(f"--scheduler must be one of {list(SCHEDULERS)}, got '{self.scheduler}'")
         if self.filter_classifier not in FILTERS:
             raise HfFairError(f"--filter_classifier must be one of {list(FILTERS)}, got '{self.filter_classifier}'")
+        if self.clip_min_prob is not None and not 0.0 <= self.clip_min_prob <= 1.0:
+            raise HfFairError(f"--clip_min_prob must be in [0, 1] (or unset: keep when the own group is the most likely), got {self.clip_min_prob}")
+        if self.filter_classifier != "clip" and (self.clip_model is not None or self.clip_min_prob is not None):
+            logging.getLogger(__name__).warning("--clip_model / --clip_min_prob act only with --filter_classifier clip; ignored")
         if self.dtype not in ("auto", "fp32", "fp16", "bf16"):
             raise HfFairError(f"--dtype must be auto, fp32, fp16 or bf16, got '{self.dtype}'")
         for name in ("images_per_group", "num_inference_steps", "batch_size", "shard_size", "max_attempts"):
@@ -78,7 +86,21 @@ class GenerateArguments:
                 raise HfFairError(f"--prompt_template '{self.prompt_template}' may only use {{label}}, {{attribute}} and {{token}} ({e})") from None
 
 
-def fingerprint(args: GenerateArguments, data_args, adapters_id: str | None) -> str:
+def uses_clip(args: GenerateArguments) -> bool:
+    return args.quality_filter and args.filter_classifier == "clip"
+
+
+def clip_settings(args: GenerateArguments, base: str | None) -> dict:
+    """The CLIP filter's part of a fingerprint: {} without it (earlier keys unchanged), else the
+    CLIP by ``clip_revision`` (a folder's weight hash, a Hub id) and the keep rule."""
+    if not uses_clip(args):
+        return {}
+    from hf_fair.judges.clip import clip_revision, default_clip_model
+
+    return {"clip": {"model": clip_revision(default_clip_model(args.clip_model, base)), "min_prob": args.clip_min_prob}}
+
+
+def fingerprint(args: GenerateArguments, data_args, adapters_id: str | None, base: str | None = None) -> str:
     """Key of everything that decides the images (batch size, device and reporting excluded; the
-    adapters by the hash of their manifest, not by where they lie)."""
-    return runfolder.fingerprint(args, data_args, {"adapters": adapters_id})
+    adapters by the hash of their manifest, not by where they lie; a CLIP by its weights)."""
+    return runfolder.fingerprint(args, data_args, {"adapters": adapters_id, **clip_settings(args, base)})

@@ -24,9 +24,9 @@ import torch
 
 from hf_fair import runfolder
 from hf_fair.diffusion.draw import load_pipeline, pick_dtype, sample
-from hf_fair.generate.config import GenerateArguments, fingerprint
+from hf_fair.generate.config import GenerateArguments, fingerprint, uses_clip
 from hf_fair.generate.plan import DrawUnit, Shard, assign, image_seed, make_shards
-from hf_fair.judges.quality import check_images, make_judge
+from hf_fair.judges.quality import make_judge, score_images
 from hf_fair.generate.sources import UnitSwitcher, adapter_units, resolve_adapters, vanilla_units
 from hf_fair.errors import HfFairError
 from hf_fair.io_utils import atomic_dir, atomic_file, write_json
@@ -37,7 +37,8 @@ RESULT = "generation.json"
 
 
 # ------------------------------------------------------------------ columns
-def output_features(spec) -> datasets.Features:
+def output_features(spec, clip: bool = False) -> datasets.Features:
+    """The synthetic dataset's columns; ``clip``: with the CLIP filter's ``clip_score``."""
     return spec.features({
         "cluster": datasets.Value("int32"),  # null for group-level units
         "source": datasets.Value("string"),
@@ -45,6 +46,7 @@ def output_features(spec) -> datasets.Features:
         "seed": datasets.Value("int64"),
         "adapter": datasets.Value("string"),  # null for the base
         "slot": datasets.Value("int32"),  # position within the group: same slot, same starting noise in every source
+        **({"clip_score": datasets.Value("float32")} if clip else {}),  # CLIP's probability of the image's own group
     })
 
 
@@ -62,13 +64,14 @@ def generate_shard(pipe, switcher: UnitSwitcher, shard: Shard, args: GenerateArg
                         args.negative_prompt, args.batch_size)
         stats["drawn"] += len(images)
         if not args.quality_filter:
-            done.update({s: (im, sd) for s, im, sd in zip(pending, images, seeds)})
+            done.update({s: (im, sd, None) for s, im, sd in zip(pending, images, seeds)})
             pending = []
             break
-        blank, wrong = check_images(images, unit.group, spec, args.min_std, judge)
+        blank, wrong, score = score_images(images, unit.group, spec, args.min_std, judge)
+        score = [None] * len(images) if score is None else score.tolist()
         last = attempt == args.max_attempts - 1
         retry = []
-        for s, im, sd, b, w in zip(pending, images, seeds, blank, wrong):
+        for s, im, sd, b, w, sc in zip(pending, images, seeds, blank, wrong, score):
             if b:
                 stats["rejected_blank"] += 1
                 retry.append(s)
@@ -77,7 +80,7 @@ def generate_shard(pipe, switcher: UnitSwitcher, shard: Shard, args: GenerateArg
                 retry.append(s)
             else:
                 stats["kept_wrong_group"] += int(w)
-                done[s] = (im, sd)
+                done[s] = (im, sd, sc)
         pending = retry
         if not pending:
             break
@@ -100,6 +103,8 @@ def generate_shard(pipe, switcher: UnitSwitcher, shard: Shard, args: GenerateArg
         "adapter": [unit.adapter] * len(slots),
         "slot": slots,
     }
+    if uses_clip(args):
+        rows["clip_score"] = [done[s][2] for s in slots]
     return rows, stats
 
 
@@ -189,14 +194,19 @@ def generate_dataset(args: GenerateArguments, data_args, dsd: datasets.DatasetDi
     units, manifest, adapters_id = draw_units(args, spec)
     quota = _quota(args, dsd["train"], spec)
     shards = make_shards(units, quota, args.shard_size, args.cluster_quota)
-    fp = fingerprint(args, data_args, adapters_id)
-    features = output_features(spec)
+    base = args.base or (manifest or {}).get("base") or "embedded"
+    fp = fingerprint(args, data_args, adapters_id, base)
+    features = output_features(spec, uses_clip(args))
     store = PartialStore(out, features)
 
     state = _check_output(out, fp, args.overwrite, store)
     if state == "finished":
         logger.info("'%s' already holds this dataset; nothing to do", out)
         return json.loads((out / RESULT).read_text())
+    # the judge before any folder: a --clip_model that cannot be loaded leaves nothing behind
+    device = torch.device(args.device) if args.device else acc.device
+    judge = make_judge(args.filter_classifier, spec, args.clip_model, args.clip_min_prob, base, device,
+                       pick_dtype(args.dtype, device)) if args.quality_filter else None
     acc.wait_for_everyone()
     if acc.is_main_process:
         if state == "replace":
@@ -211,7 +221,7 @@ def generate_dataset(args: GenerateArguments, data_args, dsd: datasets.DatasetDi
 
     started = time.perf_counter()
     if mine:
-        _run_shards(mine, args, manifest, spec, acc, store)
+        _run_shards(mine, args, manifest, spec, acc, store, judge)
     write_json(store.root / f"run-rank{acc.process_index}.json", {"generated": [s.id for s in mine], "seconds": time.perf_counter() - started})
     acc.wait_for_everyone()
     if not acc.is_main_process:
@@ -228,7 +238,7 @@ def generate_dataset(args: GenerateArguments, data_args, dsd: datasets.DatasetDi
                     "num_processes": acc.num_processes, "seconds": round(time.perf_counter() - started, 2)}, api)
 
 
-def _run_shards(mine: list[Shard], args, manifest, spec, acc, store: PartialStore) -> None:
+def _run_shards(mine: list[Shard], args, manifest, spec, acc, store: PartialStore, judge=None) -> None:
     from tqdm.auto import tqdm
 
     base = args.base or (manifest or {}).get("base") or "embedded"
@@ -237,7 +247,6 @@ def _run_shards(mine: list[Shard], args, manifest, spec, acc, store: PartialStor
     device = torch.device(args.device) if args.device else acc.device
     pipe = load_pipeline(base, device, pick_dtype(args.dtype, device), args.scheduler)
     switcher = UnitSwitcher(pipe)
-    judge = make_judge(args.filter_classifier, spec) if args.quality_filter else None
     bar = tqdm(total=sum(len(s) for s in mine), desc=f"generate {args.source}", unit="img", disable=not acc.is_local_main_process)
     for shard in mine:
         rows, stats = generate_shard(pipe, switcher, shard, args, spec, judge)
@@ -260,6 +269,9 @@ def _finish(args, data_args, dsd, spec, units, manifest, shards, store, fp, quot
         st = store.stats(s)
         for k in filt[spec.group_names[s.unit.group]]:
             filt[spec.group_names[s.unit.group]][k] += st.get(k, 0)
+    # share of draws the filter passed (wrong-group images kept on the last attempt do not count)
+    acceptance = {name: round((f["drawn"] - f["rejected_blank"] - f["rejected_wrong_group"] - f["kept_wrong_group"]) / f["drawn"], 4)
+                  if f["drawn"] else None for name, f in filt.items()}
     unit_rows = []
     for g, us in units.items():
         for u in us:
@@ -275,6 +287,7 @@ def _finish(args, data_args, dsd, spec, units, manifest, shards, store, fp, quot
         "images_per_group": quota,
         "counts": {name: int(counts[g]) for g, name in enumerate(spec.group_names)},
         "filter": filt,
+        "acceptance": acceptance,
         "units": unit_rows,
         "run": run,
         "command": command,
@@ -282,6 +295,16 @@ def _finish(args, data_args, dsd, spec, units, manifest, shards, store, fp, quot
         "data": asdict(data_args),
         "versions": runfolder.versions("diffusers", "datasets"),
     }
+    if uses_clip(args):
+        from hf_fair.judges.clip import clip_name, clip_revision, default_clip_model
+
+        clip = default_clip_model(args.clip_model, result["base"])
+        groups, scores = np.asarray(train["group"]), np.asarray(train["clip_score"], dtype=np.float64)
+        result["config"]["clip_model"] = clip_name(clip)  # a name, never this machine's path
+        result["clip"] = {"model": clip_name(clip), "revision": clip_revision(clip),
+                          "rule": "most likely group" if args.clip_min_prob is None else f"own probability >= {args.clip_min_prob}",
+                          "mean_clip_score": {name: round(float(scores[groups == g].mean()), 4) if (groups == g).any() else None
+                                              for g, name in enumerate(spec.group_names)}}
     fidelity = None
     with atomic_dir(out) as tmp:
         synth.save_to_disk(str(tmp))

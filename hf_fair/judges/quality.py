@@ -1,10 +1,12 @@
 """Quality filter of generated images: blank / near-constant images, and (optionally) images a
-reference classifier assigns to another group.
+judge assigns to another group.
 
-A judge maps images to (label, attribute) ids of the dataset's GroupSpec. The embedded world has
-one: the shipped reference classifier (digit + colour heads) read through the colored-digits
-spec (label = digit >= 5, attribute = stroke colour). Real datasets need their own judge (a
-classifier trained on group-balanced real data); pass it to :func:`check_images` directly.
+A judge maps images to (label, attribute) ids of the dataset's GroupSpec. ``reference``: the
+shipped reference classifier of the embedded world (digit + colour heads) read through the
+colored-digits spec (label = digit >= 5, attribute = stroke colour). ``clip``: a zero-shot CLIP
+over the GroupSpec's prompts (``hf_fair.judges.clip``), for any dataset; it also scores each
+image (its probability of its own group, the ``clip_score`` column). Other judges (e.g. a
+classifier trained on group-balanced real data) can be passed to :func:`check_images` directly.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import numpy as np
 
 from hf_fair.errors import HfFairError
 
-FILTERS = ("none", "reference")
+FILTERS = ("none", "reference", "clip")
 # a generated image whose grey levels vary less than this is blank (generation and class images alike)
 MIN_STD = 0.02
 
@@ -63,21 +65,37 @@ class DigitsJudge:
         return labels, attrs
 
 
-def make_judge(name: str, spec) -> Judge | None:
+def make_judge(name: str, spec, clip_model: str | None = None, clip_min_prob: float | None = None,
+               base: str | None = None, device=None, dtype=None) -> Judge | None:
+    """The judge behind ``--filter_classifier``. ``clip`` loads ``clip_model`` (default: the
+    embedded CLIP when ``base`` is the embedded one) on ``device`` / ``dtype``."""
     if name == "none":
         return None
     if name == "reference":
         return DigitsJudge(spec)
+    if name == "clip":
+        from hf_fair.judges.clip import ClipJudge, default_clip_model
+
+        return ClipJudge(spec, default_clip_model(clip_model, base), min_prob=clip_min_prob, device=device, dtype=dtype)
     raise HfFairError(f"--filter_classifier must be one of {list(FILTERS)}, got '{name}'")
+
+
+def score_images(images, group: int, spec, min_std: float, judge: Judge | None = None):
+    """(blank, wrong_group, score) for images meant for ``group``: boolean masks, and the judge's
+    probability of ``group`` per image when it gives one (a CLIP judge), else None."""
+    arr = as_array(images)
+    blank = blank_mask(arr, min_std)
+    wrong, score = np.zeros(len(arr), dtype=bool), None
+    if judge is not None and len(arr):
+        if hasattr(judge, "verdict"):  # a judge with its own keep rule and score
+            wrong, score = judge.verdict(arr, group)
+        else:
+            y, a = judge.predict_groups(arr)
+            want_y, want_a = spec.split_group(group)
+            wrong = (y != want_y) | (a != want_a)
+    return blank, wrong & ~blank, score
 
 
 def check_images(images, group: int, spec, min_std: float, judge: Judge | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(blank, wrong_group) boolean masks for images meant for ``group``."""
-    arr = as_array(images)
-    blank = blank_mask(arr, min_std)
-    wrong = np.zeros(len(arr), dtype=bool)
-    if judge is not None and len(arr):
-        y, a = judge.predict_groups(arr)
-        want_y, want_a = spec.split_group(group)
-        wrong = (y != want_y) | (a != want_a)
-    return blank, wrong & ~blank
+    return score_images(images, group, spec, min_std, judge)[:2]
