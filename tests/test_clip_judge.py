@@ -249,3 +249,27 @@ def test_generate_with_the_clip_filter_writes_clip_score_and_acceptance(tiny_cli
     plain = generate_dataset(GenerateArguments(output_dir=str(tmp_path / "plain"), images_per_group=1, **FAST), DATA, dsd=small)
     assert "clip_score" not in datasets.load_from_disk(str(tmp_path / "plain"))["train"].column_names
     assert "clip" not in plain and all(r == 1.0 for r in plain["acceptance"].values())
+
+
+# ------------------------------------------------------------------ hf-fair run's offline preflight
+def test_offline_preflight_names_a_hub_clip_missing_from_the_cache(tiny_clip, tmp_path, monkeypatch):
+    from fixtures import populate_hub_cache
+
+    from hf_fair.run.config import RunArguments
+    from hf_fair.run.preflight import check_offline, hub_references
+
+    populate_hub_cache(tiny_clip, tmp_path / "hub", "org/cached-clip", "fedcba9876543210fedcba9876543210fedcba98", monkeypatch)
+
+    def cfg(**generate):
+        return RunArguments(methods=["erm", "vanilla"], sections={"generate": {"images_per_group": 2, **generate}})
+
+    with pytest.raises(HfFairError, match=r"generate.clip_model = org/missing-clip \(model not in the local cache\)"):
+        check_offline(cfg(filter_classifier="clip", clip_model="org/missing-clip"))
+    check_offline(cfg(filter_classifier="clip", clip_model="org/cached-clip"))  # in the cache: no error
+    for quiet in (cfg(filter_classifier="clip"), cfg(filter_classifier="clip", clip_model=str(tiny_clip)),
+                  cfg(filter_classifier="reference"), cfg(filter_classifier="clip", clip_model="org/x", quality_filter=False)):
+        assert not [r for r in hub_references(quiet) if "clip" in r[0]]  # embedded, a folder, or no CLIP filter
+    if "recipe" in __import__("hf_fair.run.config", fromlist=["SECTIONS"]).SECTIONS:  # the runner's recipe section
+        with pytest.raises(HfFairError, match=r"recipe.clip_model = org/missing-clip"):
+            check_offline(RunArguments(methods=["erm", "vanilla"], sections={"generate": {"images_per_group": 2},
+                                                                           "recipe": {"filter": "clip", "clip_model": "org/missing-clip"}}))

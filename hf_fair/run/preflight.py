@@ -43,6 +43,20 @@ def _timm_repo(model: str) -> tuple[str, str] | None:
     return (hub_id.split("@")[0], "model") if hub_id else None
 
 
+def _clip_reference(cfg) -> tuple[str, str, str] | None:
+    """(setting, repo id, "model") of the Hub CLIP behind the CLIP filter (set in the generate or
+    the recipe section), or None: no CLIP filter, the embedded CLIP, or a local folder."""
+    from hf_fair.judges.clip import default_clip_model, resolve_clip
+
+    generate, recipe = cfg.sections.get("generate", {}), cfg.sections.get("recipe", {})
+    section = "recipe" if recipe.get("filter") is not None else "generate"
+    values = {"filter_classifier": recipe["filter"], **{k: recipe[k] for k in ("clip_model",) if k in recipe}} if section == "recipe" else generate
+    if values.get("filter_classifier") != "clip" or generate.get("quality_filter", True) is False:
+        return None
+    model = default_clip_model(values.get("clip_model"), generate.get("base", cfg.base))
+    return None if model == "embedded" or Path(resolve_clip(model)).is_dir() else (f"{section}.clip_model", model, "model")
+
+
 def hub_references(cfg) -> list[tuple[str, str, str]]:
     """(setting, repo id, repo type) for every Hub download the run may need."""
     refs = []
@@ -65,6 +79,9 @@ def hub_references(cfg) -> list[tuple[str, str, str]]:
         repo = _encoder_repo(value) if isinstance(value, str) else None
         if repo:
             refs.append((key, *repo))
+    clip = _clip_reference(cfg)
+    if clip:
+        refs.append(clip)
     for section in ("classifier", "pretrain"):
         values = {**cfg.sections.get("classifier", {}), **cfg.sections.get(section, {})}
         if values.get("pretrained") and values.get("model"):
@@ -84,5 +101,5 @@ def check_offline(cfg) -> None:
         raise HfFairError(
             f"HF_HUB_OFFLINE is set and the run needs downloads: {names}. Download them once with the Hub "
             "on (huggingface-cli download <id>), or point the settings at local copies / offline choices "
-            "(base: embedded, encoder: pixels, classifier pretrained: false)"
+            "(base: embedded, encoder: pixels, classifier pretrained: false, clip_model: embedded)"
         )
