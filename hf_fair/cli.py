@@ -86,6 +86,12 @@ def cmd_base_pretrain(argv: list[str]) -> int:
     return pretrain_main(argv)
 
 
+def cmd_base_pretrain_clip(argv: list[str]) -> int:
+    from hf_fair.diffusion.embedded.clip import main as clip_main
+
+    return clip_main(argv)
+
+
 def cmd_base_reference(argv: list[str]) -> int:
     from hf_fair.diffusion.embedded.reference import main as reference_main
 
@@ -163,6 +169,7 @@ COMMANDS: dict[tuple[str, ...], tuple[Callable[[list[str]], int], str]] = {
     ("data", "export"): (cmd_data_export, "save a (re-biased) group dataset with its card"),
     ("base", "sample"): (cmd_base_sample, "sample an image grid from a text-to-image base"),
     ("base", "pretrain"): (cmd_base_pretrain, "pretrain (or continue) the embedded tiny Stable Diffusion base on the digit corpus"),
+    ("base", "pretrain-clip"): (cmd_base_pretrain_clip, "train the embedded CLIP (vision + text towers) on the base's captioned corpus"),
     ("base", "reference"): (cmd_base_reference, "train the reference digit/colour classifier that judges generations"),
     ("base", "adherence"): (cmd_base_adherence, "measure a base's prompt adherence with the reference classifier"),
     ("classify",): (cmd_classify, "train a timm classifier (pretrain / finetune) with a robust objective"),
