@@ -273,3 +273,21 @@ def test_offline_preflight_names_a_hub_clip_missing_from_the_cache(tiny_clip, tm
         with pytest.raises(HfFairError, match=r"recipe.clip_model = org/missing-clip"):
             check_offline(RunArguments(methods=["erm", "vanilla"], sections={"generate": {"images_per_group": 2},
                                                                            "recipe": {"filter": "clip", "clip_model": "org/missing-clip"}}))
+
+
+def test_adapters_class_filter_accepts_clip_on_the_embedded_base():
+    from hf_fair.adapters.config import AdapterArguments
+    from hf_fair.adapters.train import _class_judge
+
+    def judge(base):
+        return _class_judge(AdapterArguments(method="dreambooth_lora", base=base, with_prior_preservation=True,
+                                             class_filter_classifier="clip"), SPEC)
+
+    with pytest.raises(HfFairError, match="--class_filter_classifier clip judges with the embedded CLIP.*--base org/some-sd"):
+        judge("org/some-sd")
+    try:
+        clip_judge = judge("embedded")
+    except HfFairError as e:
+        assert "embedded CLIP is missing" in str(e)  # until the embedded CLIP is in the checkout
+    else:
+        assert isinstance(clip_judge, ClipJudge) and clip_judge.prompts[0] == "a red digit 0"

@@ -64,8 +64,8 @@ class AdapterArguments:
     class_guidance_scale: float = field(default=None, metadata={"help": "classifier-free guidance for class images (default: the base pipeline's own)"})
     class_filter_classifier: str = field(
         default="none",
-        metadata={"help": "none | reference: keep only class images the dataset's reference classifier assigns to the group "
-                  "(colored-digits), redrawing the others, so the prior shows the class"},
+        metadata={"help": "none | reference | clip: keep only class images the dataset's reference classifier (colored-digits) "
+                  "or the embedded CLIP (embedded base) assigns to the group, redrawing the others, so the prior shows the class"},
     )
     min_unit_images: int = field(default=3, metadata={"help": "smaller clusters merge into the nearest cluster; smaller groups train with a warning"})
     checkpointing_steps: int = field(default=50, metadata={"help": "save a resumable checkpoint of the unit every N steps"})

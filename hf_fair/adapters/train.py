@@ -89,13 +89,17 @@ CLASS_MAX_ATTEMPTS = 30
 
 
 def _class_judge(args: AdapterArguments, spec):
-    """The --class_filter_classifier judge for this dataset, or None (a clear error when it cannot judge it)."""
+    """The --class_filter_classifier judge for this dataset, or None (a clear error when it cannot judge it).
+    ``clip`` is the embedded CLIP, so it judges class images of the embedded base only."""
     from hf_fair.judges.quality import make_judge
 
     if args.class_filter_classifier == "none":
         return None
+    if args.class_filter_classifier == "clip" and args.base != "embedded":
+        raise HfFairError(f"--class_filter_classifier clip judges with the embedded CLIP, which knows only the embedded base's "
+                          f"images; with --base {args.base} use --class_filter_classifier none")
     try:
-        return make_judge(args.class_filter_classifier, spec)
+        return make_judge(args.class_filter_classifier, spec, base=args.base)
     except HfFairError as e:
         raise HfFairError(str(e).replace("--filter_classifier", "--class_filter_classifier")) from None
 
