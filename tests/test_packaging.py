@@ -53,6 +53,7 @@ def test_wheel_carries_runtime_assets(wheel_env):
     for needed in (
         "hf_fair/card_templates/group_dataset.md",
         "hf_fair/card_templates/generated_dataset.md",
+        "hf_fair/card_templates/colored-mnist.md",
         "hf_fair/assets/tiny-sd/model_index.json",
         "hf_fair/assets/tiny-sd/unet/diffusion_pytorch_model.safetensors",
         "hf_fair/assets/reference-classifier/model.safetensors",
