@@ -1,12 +1,22 @@
-"""Classifier training: timm models, robust objectives, an accelerate loop, model selection."""
+"""Classifier training: timm models, robust objectives, an accelerate loop, model selection.
 
-from hf_fair.classify.config import OBJECTIVES, ClassifierArguments
-from hf_fair.classify.objectives import Objective, make_objective
+The names below load on first use: ``import hf_fair`` imports ``hf_fair.classify.small_resnets``
+(to register hf-fair's timm models) and should not pull the trainer's dependencies with it.
+"""
 
-__all__ = ["OBJECTIVES", "ClassifierArguments", "Objective", "make_objective", "train_classifier"]
+import importlib
+
+_WHERE = {
+    "OBJECTIVES": "hf_fair.classify.config",
+    "ClassifierArguments": "hf_fair.classify.config",
+    "Objective": "hf_fair.classify.objectives",
+    "make_objective": "hf_fair.classify.objectives",
+    "train_classifier": "hf_fair.classify.trainer",
+}
+__all__ = list(_WHERE)
 
 
-def train_classifier(*args, **kwargs):
-    from hf_fair.classify.trainer import train_classifier as _train
-
-    return _train(*args, **kwargs)
+def __getattr__(name: str):
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name]), name)
+    raise AttributeError(f"module 'hf_fair.classify' has no attribute '{name}'")

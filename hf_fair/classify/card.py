@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
@@ -22,11 +23,33 @@ A timm image classifier trained with [hf-fair]: objective **{{ objective }}**, s
 {% for row in rows %}| {{ row.split }} | {{ row.wga }} | {{ row.bal }} | {{ row.avg }} |
 {% endfor %}
 
-Load it with `timm.create_model("local-dir:<this folder>")` or `timm.create_model("hf-hub:<repo>")`.
+## Load it
+
+{% if hf_fair_model %}`{{ architecture }}` is one of hf-fair's timm models: `import hf_fair` (hf-fair installed) registers it with timm.
+{% else %}`{{ architecture }}` is a stock timm architecture: timm alone loads it.
+{% endif %}
+```python
+{% if hf_fair_model %}import hf_fair  # registers hf-fair's timm models ({{ architecture }})
+{% endif %}import timm
+
+model = timm.create_model("local-dir:<this folder>", pretrained=True).eval()  # or "hf-hub:<repo id>" once pushed
+```
+
+`pretrained=True` loads this folder's weights (without it timm builds the architecture with random ones).
+{% if input_size %}Inputs: {{ input_size }} x {{ input_size }} RGB, normalised with the mean and std in `config.json`; {% endif %}classes: {{ label_names }}.
 """
 
 
+def needs_hf_fair(architecture: str) -> bool:
+    """Whether loading ``architecture`` needs ``import hf_fair`` first (one of hf-fair's own timm models)."""
+    from hf_fair.classify.small_resnets import MODELS
+
+    return architecture in MODELS
+
+
 def write_model_card(folder: Path, metrics: dict, data_args, args) -> None:
+    """README.md of a saved classifier ``folder`` (its config.json already written)."""
+    config = json.loads((Path(folder) / "config.json").read_text())
     splits = metrics.get("splits", {})
     rows = [
         {"split": s, "wga": f"{m['worst_group_acc'] * 100:.1f}", "bal": f"{m['balanced_acc'] * 100:.1f}", "avg": f"{m['average_acc'] * 100:.1f}"}
@@ -67,5 +90,9 @@ def write_model_card(folder: Path, metrics: dict, data_args, args) -> None:
         rule=metrics.get("selection_rule"),
         epoch=metrics.get("selected_epoch"),
         rows=rows,
+        architecture=config["architecture"],
+        hf_fair_model=needs_hf_fair(config["architecture"]),
+        input_size=((config.get("pretrained_cfg") or {}).get("input_size") or [None])[-1],
+        label_names=", ".join(config.get("label_names") or []) or f"{config.get('num_classes')} (unnamed)",
     )
     card.save(str(folder / "README.md"))

@@ -37,7 +37,9 @@ def _cfg(**kwargs) -> dict:
             "first_conv": "conv1", "classifier": "fc", **kwargs}
 
 
-default_cfgs = generate_default_cfgs({"resnet10_s1": _cfg(), "resnet10w_s1": _cfg(), "resnet18_s1": _cfg()})
+# the architectures hf-fair adds to timm (a checkpoint of one loads after `import hf_fair`)
+MODELS = ("resnet10_s1", "resnet10w_s1", "resnet18_s1")
+default_cfgs = generate_default_cfgs({name: _cfg() for name in MODELS})
 
 
 def _create(variant: str, pretrained: bool, layers, channels, **kwargs) -> StrideOneResNet:
