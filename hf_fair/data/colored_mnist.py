@@ -8,8 +8,9 @@ Everything else is colored-digits (``colour_digit_pool``): y = digit >= 5, a = s
 (0) or green (1) with per-image hue/saturation/brightness jitter, majority (small, red) and
 (large, green); seeded splits stratified by digit, 50% train, 20% validation, 30% test; train and
 validation at a base bias of 0.9, so that ``apply_bias_severity`` reaches any b in [0.9, 1) by
-dropping minority images only; the test split exactly group-balanced. The same seed gives the
-same draws as colored-digits over a pool of its size, so the two differ only in their images.
+dropping minority images only; the test split exactly group-balanced. The draws are
+colored-digits' own, in the same order, so the two benchmarks differ only in their pools. The
+registry seeds them with ``data_seed`` (colored-digits keeps seed 0's splits).
 
 Images are 28x28 padded with 2 black pixels on each side to 32x32 RGB, not resized: 32 px is the
 resolution of the embedded base and of colored-digits (the classifiers and the judges read it),
@@ -30,7 +31,8 @@ from pathlib import Path
 import datasets
 import numpy as np
 
-from hf_fair.data.colored_digits import BASE_BIAS, IMAGE_SIZE, SPEC, colour_digit_pool, colour_rgb
+from hf_fair.data.colored_digits import BASE_BIAS, IMAGE_SIZE, colour_digit_pool, colour_rgb
+from hf_fair.data.colored_digits import SPEC  # noqa: F401 — the same groups and prompts as colored-digits
 from hf_fair.errors import HfFairError
 
 NAME = "colored-mnist"
