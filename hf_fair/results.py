@@ -8,9 +8,34 @@ from hf_fair.io_utils import write_json
 from hf_fair.metrics import aggregate_seeds, format_pm
 
 
-def method_results(per_seed_test_metrics: list[dict]) -> dict:
-    """Test-split group metrics of one method over seeds -> the results-file entry."""
-    return aggregate_seeds(per_seed_test_metrics)
+def method_results(per_seed_test_metrics: list[dict], per_seed_validation: list[dict | None] | None = None) -> dict:
+    """Test-split group metrics of one method over seeds -> the results-file entry; with the
+    validation split's, a ``validation`` summary beside them (what selection may read)."""
+    entry = aggregate_seeds(per_seed_test_metrics)
+    if per_seed_validation and all(v is not None for v in per_seed_validation):
+        val = aggregate_seeds(per_seed_validation)
+        entry["validation"] = {k: val[k] for k in ("worst_group_acc", "balanced_acc", "average_acc")}
+    return entry
+
+
+def ablation_markdown(variants: dict[str, dict[float, dict]]) -> str:
+    """One table per severity: every variant's methods, validation (what chooses) beside test."""
+    severities = sorted({b for docs in variants.values() for b in docs})
+    parts = []
+    for b in severities:
+        lines = [f"### severity {b}", "",
+                 "| variant | method | val worst-group | val balanced | test worst-group | test balanced | seeds |",
+                 "|---|---|---|---|---|---|---|"]
+        for name, docs in variants.items():
+            doc = docs.get(b)
+            if doc is None:
+                continue
+            for method, m in doc["methods"].items():
+                val = m.get("validation") or {}
+                lines.append(f"| {name} | {method} | {format_pm(val.get('worst_group_acc', {}))} | {format_pm(val.get('balanced_acc', {}))} | "
+                             f"{format_pm(m['worst_group_acc'])} | {format_pm(m['balanced_acc'])} | {len(m['worst_group_acc']['per_seed'])} |")
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts) + "\n\nMean ± sample std over seeds, in %. Choose by the validation columns; test is reported.\n"
 
 
 def results_document(dataset: str, severity: float | None, selection: str, methods: dict[str, dict], **extra) -> dict:
@@ -20,7 +45,8 @@ def results_document(dataset: str, severity: float | None, selection: str, metho
 
 
 def results_markdown(doc: dict, group_names: list[str] | None = None) -> str:
-    head = f"### {doc['dataset']}, severity {doc['severity']} (selection: {doc['selection']})\n\n"
+    variant = f", variant `{doc['variant']}`" if doc.get("variant") else ""
+    head = f"### {doc['dataset']}, severity {doc['severity']}{variant} (selection: {doc['selection']})\n\n"
     cols = ["method", "worst-group acc", "balanced acc", "average acc", "seeds"]
     if group_names:
         # a pipe inside a cell must be escaped, even inside a code span (GFM tables)
@@ -110,10 +136,16 @@ def fidelity_markdown(fidelity: dict, group_names: list[str] | None = None) -> s
     return "Synthetic data fidelity (probe on real test features; Frechet on the same encoder):\n\n" + "\n".join(lines) + "\n"
 
 
+def results_stem(variant: str | None) -> str:
+    """File stem of a severity's results: ``results``, or ``results-<variant>`` for an ablation's variant."""
+    return "results" if variant is None else f"results-{variant}"
+
+
 def write_results(folder: str | Path, doc: dict, group_names: list[str] | None = None) -> str:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    write_json(folder / "results.json", doc)
+    stem = results_stem(doc.get("variant"))
+    write_json(folder / f"{stem}.json", doc)
     md = results_markdown(doc, group_names)
-    (folder / "results.md").write_text(md)
+    (folder / f"{stem}.md").write_text(md)
     return md

@@ -7,6 +7,7 @@ top-level keys for one invocation. Re-running the same command resumes.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def _parser(prog: str) -> argparse.ArgumentParser:
@@ -34,6 +35,8 @@ def main(argv: list[str]) -> int:
     cfg = load_run_config(ns.config, overrides_from(ns), settings=ns.settings)
     docs = run(cfg)
     print()
-    print((__import__("pathlib").Path(cfg.output_dir) / "results.md").read_text(), end="")
-    print(f"run folder: {cfg.output_dir} ({len(docs)} severities)")
+    table = "ablation.md" if cfg.variants else "results.md"
+    print((Path(cfg.output_dir) / table).read_text(), end="")
+    what = f"{len(docs)} variants" if cfg.variants else f"{len(docs)} severities"
+    print(f"run folder: {cfg.output_dir} ({what})")
     return 0

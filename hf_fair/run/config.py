@@ -12,6 +12,7 @@ cluster:    {k: auto, min_cluster_size: 5} # ClusterArguments
 adapters:   {max_train_steps: 200}         # AdapterArguments shared by every source
 lora:       {learning_rate: 1e-3}          # per-source overrides of `adapters`
 generate:   {images_per_group: 200}        # GenerateArguments shared by every source
+recipe:     {filter: clip, weighting: clip_score, supcon_weight: 0.5}  # RecipeArguments: every source's pretraining
 classifier: {model: resnet18, epochs: 20}  # ClassifierArguments of real-data training and finetuning
 pretrain:   {epochs: 10}                   # overrides of `classifier` for synthetic pretraining
 ```
@@ -22,6 +23,7 @@ falls back to a default.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
@@ -34,6 +36,7 @@ from hf_fair.data import DataArguments
 from hf_fair.adapters.config import AdapterArguments
 from hf_fair.generate.config import GenerateArguments
 from hf_fair.errors import HfFairError
+from hf_fair.run.recipe import GENERATE_KEYS, PRETRAIN_KEYS, RecipeArguments
 
 from hf_fair.generate.sources import CAPTIONED, SOURCE_TABLE, SOURCES
 
@@ -45,6 +48,7 @@ SECTIONS = {
     "adapters": AdapterArguments,
     **{source: AdapterArguments for source in SOURCE_ADAPTERS},  # per-source overrides of `adapters`
     "generate": GenerateArguments,
+    "recipe": RecipeArguments,
     "classifier": ClassifierArguments,
     "pretrain": ClassifierArguments,
 }
@@ -98,6 +102,11 @@ class RunArguments:
     finetune_scope: str = "last_layer"
     output_dir: str = "runs/run"
     base: str = "embedded"
+    # an ablation: variant name -> {key or section.option: value}; each variant is this config with
+    # those changes, run into the same folder (shared stages are computed once) and reported in
+    # its own results-<variant>.json
+    variants: dict = field(default_factory=dict)
+    variant: str | None = None  # set by the runner on each variant's config
     sections: dict = field(default_factory=dict)  # section name -> {field: value}
 
     def __post_init__(self):
@@ -121,6 +130,21 @@ class RunArguments:
             owned = sorted(set(values) & RUNNER_OWNED.get(name, set()))
             if owned:
                 raise HfFairError(f"option(s) {owned} in section '{name}' are set by the runner for each stage; remove them")
+        if not isinstance(self.variants, dict) or any(not isinstance(v, (dict, type(None))) for v in self.variants.values()):
+            raise HfFairError("`variants` must map each variant name to a mapping of key or section.option: value")
+        bad = [n for n in self.variants if not re.fullmatch(r"[A-Za-z0-9_.-]+", str(n))]
+        if bad:
+            raise HfFairError(f"variant names {bad} may use letters, digits, '_', '-' and '.' only (they name files)")
+        if self.variants and self.variant is None:
+            self.variant_configs()  # every variant's changes are checked before any stage runs
+        if "recipe" in self.sections:
+            self.recipe()  # its own checks, before any stage runs
+            twice = {name: sorted(set(self.sections.get(name, {})) & keys) for name, keys in
+                     (("generate", GENERATE_KEYS if self.recipe().filter is not None else set()),
+                      ("classifier", PRETRAIN_KEYS), ("pretrain", PRETRAIN_KEYS))}
+            twice = {k: v for k, v in twice.items() if v}
+            if twice:
+                raise HfFairError(f"option(s) {twice} are the pretraining recipe's: set them once, in the `recipe` section")
 
     # ---------------------------------------------------------------- per-stage arguments
     def _build(self, cls, *names: str, **runner):
@@ -149,8 +173,12 @@ class RunArguments:
             )
         return args if "base" in self.sections.get("adapters", {}) or "base" in self.sections.get(source, {}) else replace(args, **defaults)
 
+    def recipe(self) -> RecipeArguments:
+        return self._build(RecipeArguments, "recipe")
+
     def generate_args(self, source: str, adapters: str | None, output_dir: str) -> GenerateArguments:
         args = self._build(GenerateArguments, "generate", output_dir=output_dir, source=source, adapters=adapters,
+                           **self.recipe().generate_settings(),
                            **({"base": self.base} if source == "vanilla" and "base" not in self.sections.get("generate", {}) else {}))
         return args
 
@@ -162,7 +190,7 @@ class RunArguments:
         # real validation split would leak the few minority images into the pretraining stage
         if "selection" not in self.sections.get("pretrain", {}):
             runner.setdefault("selection", "last")
-        return self._build(ClassifierArguments, "classifier", "pretrain", stage="pretrain", **runner)
+        return self._build(ClassifierArguments, "classifier", "pretrain", stage="pretrain", **self.recipe().pretrain_settings(), **runner)
 
     def sources(self) -> list[str]:
         """Synthetic sources the methods need, in a fixed order."""
@@ -171,8 +199,24 @@ class RunArguments:
 
     def as_dict(self) -> dict:
         d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "sections"}
+        if not d["variants"]:
+            d.pop("variants")
+        if d["variant"] is None:
+            d.pop("variant")
         d.update(self.sections)
         return d
+
+    def variant_configs(self) -> list["RunArguments"]:
+        """One config per variant (the variant's changes applied), in the order listed."""
+        base = {k: v for k, v in self.as_dict().items() if k not in ("variants", "variant")}
+        out = []
+        for name, changes in self.variants.items():
+            settings = [f"{k}={yaml.safe_dump(v, default_flow_style=True).strip().removesuffix('...').strip()}" for k, v in (changes or {}).items()]
+            data = apply_settings(base, settings)
+            if any(k in ("variants", "variant", "output_dir") for k in (changes or {})):
+                raise HfFairError(f"variant '{name}' may not change variants, variant or output_dir")
+            out.append(config_from_dict({**data, "variant": name}, where=f"variant '{name}'"))
+        return out
 
 
 TOP_LEVEL = {f.name for f in fields(RunArguments) if f.name != "sections"}

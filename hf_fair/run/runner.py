@@ -32,11 +32,11 @@ import yaml
 
 from hf_fair import runfolder
 from hf_fair.data import attach_spec, load_group_dataset, spec_of
-from hf_fair.errors import HfFairError
-from hf_fair.io_utils import write_json
-from hf_fair.results import method_results, results_document, write_results
+from hf_fair.errors import HfFairError, first_line
+from hf_fair.io_utils import removed_on_failure, write_json
+from hf_fair.results import method_results, results_document, results_stem, write_results
 from hf_fair.run.config import SOURCE_ADAPTERS, RunArguments
-from hf_fair.run.preflight import check_offline
+from hf_fair.run.preflight import check_arguments, check_offline
 
 logger = logging.getLogger("hf_fair.run")
 def stage_key(*parts) -> str:
@@ -74,7 +74,8 @@ class Runner:
 
     def run(self) -> dict[float, dict]:
         self.out.mkdir(parents=True, exist_ok=True)
-        (self.out / "config.yaml").write_text(yaml.safe_dump(self.cfg.as_dict(), sort_keys=False))
+        suffix = "" if self.cfg.variant is None else f"-{self.cfg.variant}"
+        (self.out / f"config{suffix}.yaml").write_text(yaml.safe_dump(self.cfg.as_dict(), sort_keys=False))
         docs = {}
         for b in self.cfg.severities:
             docs[b] = self.run_severity(b)
@@ -82,9 +83,9 @@ class Runner:
         from hf_fair.results import results_markdown
 
         md = "\n".join(results_markdown(doc, doc.get("group_names")) for doc in docs.values())
-        (self.out / "results.md").write_text(md)
-        plot_wga_vs_severity(list(docs.values()), self.out / "wga_vs_severity.png")
-        write_json(self.out / "timings.json", {k: round(v, 1) for k, v in self.timings.items()})
+        (self.out / f"results{suffix}.md").write_text(md)
+        plot_wga_vs_severity(list(docs.values()), self.out / f"wga_vs_severity{suffix}.png")
+        write_json(self.out / f"timings{suffix}.json", {k: round(v, 1) for k, v in self.timings.items()})
         return docs
 
     # ------------------------------------------------------------------ one severity
@@ -123,7 +124,7 @@ class Runner:
         methods, notes = {}, {}
         oracle = None
         for m in cfg.parsed_methods:
-            per_seed, paths = [], []
+            per_seed, per_seed_val, paths = [], [], []
             for seed in cfg.seeds:
                 if m.source is None:
                     run_dsd = dsd
@@ -152,20 +153,23 @@ class Runner:
 
                 metrics = self._timed(f"classify:{m.key}", train_classifier, args, data_args, run_dsd)
                 per_seed.append(metrics["splits"]["test"])
+                per_seed_val.append(metrics["splits"].get("validation"))
                 paths.append(str((folder / "model").relative_to(sev)))
-            methods[m.key] = method_results(per_seed)
+            methods[m.key] = method_results(per_seed, per_seed_val)
             artifacts["models"][m.key] = paths
 
         # classifiers trained on synthetic data alone (the pretraining runs), scored on the real
         # test split: the direct measure of how useful each synthetic set is
         for source in cfg.sources():
             gen_dir, gen_key = synthetic[source]
-            per_seed, paths = [], []
+            per_seed, per_seed_val, paths = [], [], []
             for seed in cfg.seeds:
                 init = self._timed(f"pretrain:{source}", self._pretrain, source, gen_dir, gen_key, dsd, data_args, seed, sev)
-                per_seed.append(json.loads((init.parent / "metrics.json").read_text())["splits"]["test"])
+                splits = json.loads((init.parent / "metrics.json").read_text())["splits"]
+                per_seed.append(splits["test"])
+                per_seed_val.append(splits.get("validation"))
                 paths.append(str(init.relative_to(sev)))
-            methods[f"synthetic:{source}"] = method_results(per_seed)
+            methods[f"synthetic:{source}"] = method_results(per_seed, per_seed_val)
             artifacts["models"][f"synthetic:{source}"] = paths
 
         seconds = {"total": round(time.perf_counter() - started, 1),
@@ -177,7 +181,9 @@ class Runner:
             finetune_scope=cfg.finetune_scope, fidelity=fidelity, notes=notes, artifacts=artifacts,
             train_group_counts=dict(zip(spec.group_names, report.counts_after["train"])) if report else None,
             seconds=seconds,
-            seconds_computed=_seconds_computed(sev / "results.json", seconds),
+            seconds_computed=_seconds_computed(sev / f"{results_stem(cfg.variant)}.json", seconds),
+            **({"variant": cfg.variant} if cfg.variant is not None else {}),
+            **({"recipe": {**runfolder.result_settings(cfg.recipe()), "text": cfg.recipe().describe()}} if "recipe" in cfg.sections else {}),
         )
         write_results(sev, doc, list(spec.group_names))
         if synthetic:
@@ -209,8 +215,13 @@ class Runner:
     def _generate(self, source: str, dsd, data_args, data_key: str, adapters_dir, adapters_key, sev: Path) -> Path:
         from hf_fair.generate.core import RESULT, generate_dataset
 
+        from hf_fair.generate.config import clip_settings
+
         args = self.cfg.generate_args(source, str(adapters_dir) if adapters_dir else None, output_dir=None)
-        key = stage_key(data_key, adapters_key, args, {"base_weights": self.base_weights(args.base)})
+        # the CLIP filter's model (by its weights) and keep rule; nothing without it, so keys of
+        # runs made before the filter existed stay as they were
+        clip = clip_settings(args, args.base or self.cfg.base)
+        key = stage_key(data_key, adapters_key, args, {"base_weights": self.base_weights(args.base)}, *([clip] if clip else []))
         folder = sev / "synthetic" / f"{source}-{key}"
         if not (folder / RESULT).is_file():
             self.log(f"-- synthetic data from {source} -> {folder}")
@@ -227,7 +238,7 @@ class Runner:
             synth = datasets.load_from_disk(str(gen_dir))["train"]
             # pretraining sees synthetic images only; real validation/test are reported, and the
             # checkpoint is chosen by the pretrain section's selection rule
-            keep = [c for c in ("image", "label", "attribute", "group") if c in synth.column_names]
+            keep = [c for c in ("image", "label", "attribute", "group", args.weight_column) if c and c in synth.column_names]
             pre = attach_spec(datasets.DatasetDict({"train": synth.select_columns(keep),
                                                     "validation": dsd["validation"], "test": dsd["test"]}), spec_of(dsd))
             self.log(f"-- pretrain on {source} synthetic data, seed {seed}")
@@ -261,9 +272,14 @@ def run(cfg: RunArguments, log=print) -> dict:
     if not cfg.output_dir:
         raise HfFairError("`output_dir` (the run folder) is required")
     check_offline(cfg)
+    check_arguments(cfg)
+    if cfg.variants:
+        return run_variants(cfg, log)
     runner = Runner(cfg, log)
     try:
-        return runner.run()
+        # a run that fails before any stage's result leaves no folder (its config file only)
+        with removed_on_failure(cfg.output_dir, early=("config*.yaml",)):
+            return runner.run()
     except (HfFairError, KeyboardInterrupt):
         raise
     except Exception as e:
@@ -272,5 +288,18 @@ def run(cfg: RunArguments, log=print) -> dict:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a") as f:
             f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {where} failed\n{traceback.format_exc()}\n")
-        message = str(e).splitlines()[0] if str(e) else ""
-        raise HfFairError(f"{where} failed: {type(e).__name__}: {message} (full traceback in {path})") from e
+        raise HfFairError(f"{where} failed: {first_line(e)} (full traceback in {path})") from e
+
+
+def run_variants(cfg: RunArguments, log=print) -> dict[str, dict[float, dict]]:
+    """An ablation: every variant into the same run folder (stages they share are computed once),
+    then ``ablation.md``/``ablation.json``, one row per variant and method, validation beside test."""
+    from hf_fair.results import ablation_markdown
+
+    out = {}
+    for vcfg in cfg.variant_configs():
+        log(f"==== variant {vcfg.variant}")
+        out[vcfg.variant] = run(vcfg, log)
+    write_json(Path(cfg.output_dir) / "ablation.json", {name: {str(b): doc for b, doc in docs.items()} for name, docs in out.items()})
+    (Path(cfg.output_dir) / "ablation.md").write_text(ablation_markdown(out))
+    return out
