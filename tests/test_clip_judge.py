@@ -20,6 +20,7 @@ from hf_fair.cli import main
 from hf_fair.data import DataArguments, load_group_dataset, spec_of
 from hf_fair.data.colored_digits import SPEC
 from hf_fair.data.groups import attach_spec
+from hf_fair.diffusion.base import EMBEDDED_PATH
 from hf_fair.errors import HfFairError
 from hf_fair.generate.config import GenerateArguments, fingerprint
 from hf_fair.generate.core import generate_dataset
@@ -209,7 +210,7 @@ def test_cli_unknown_clip_model_is_one_line_and_no_folder(tmp_path, capsys):
             "--num_inference_steps", "2", "--filter_classifier", "clip", "--output_dir", str(out)]
     for extra, needle in [(["--clip_model", "org/not-cached"], "could not load --clip_model 'org/not-cached'"),
                           (["--clip_model", str(tmp_path / "nowhere")], "--clip_model"),
-                          (["--base", "org/some-sd"], "needs --clip_model"),
+                          (["--base", str(EMBEDDED_PATH)], "needs --clip_model"),  # a base folder other than 'embedded'
                           (["--clip_min_prob", "2"], "--clip_min_prob must be in [0, 1]")]:
         assert main(base + extra) == 2, extra
         err = capsys.readouterr().err.strip().splitlines()

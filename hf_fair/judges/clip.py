@@ -169,7 +169,18 @@ class ClipJudge:
         from hf_fair.judges.quality import as_array
 
         arr = as_array(images)
-        px = self.processor.image_processor(images=list(arr), return_tensors="pt")["pixel_values"]
+        ip = self.processor.image_processor
+        side = getattr(ip, "crop_size", None) or {}
+        if (arr.shape[1:3] == (side.get("height"), side.get("width")) and arr.shape[1] == arr.shape[2]
+                and (getattr(ip, "size", None) or {}).get("shortest_edge") == arr.shape[1]
+                and getattr(ip, "do_rescale", True) and getattr(ip, "do_normalize", True)):
+            # already at the processor's size (resize and crop are identities): rescale and normalise
+            # in torch on the device, the same numbers without a PIL round trip per image
+            x = torch.from_numpy(arr).to(self.device).permute(0, 3, 1, 2).float() * float(ip.rescale_factor)
+            mean = torch.tensor(ip.image_mean, device=self.device).view(1, -1, 1, 1)
+            std = torch.tensor(ip.image_std, device=self.device).view(1, -1, 1, 1)
+            return ((x - mean) / std).to(self.dtype)
+        px = ip(images=list(arr), return_tensors="pt")["pixel_values"]
         return px.to(self.device, self.dtype)
 
     def group_probabilities(self, images) -> np.ndarray:
