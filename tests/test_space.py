@@ -333,6 +333,10 @@ def test_space_in_browser(tmp_path):
                 browser.close()
     finally:
         stop(proc)
+    # the app's temporary folder (Gradio's uploads and served images in it) went with the app
+    tmp_line = next(line for line in log.read_text().splitlines() if "temporary files in " in line)
+    app_tmp = Path(tmp_line.split("temporary files in ", 1)[1].split(" (", 1)[0])
+    assert app_tmp.name.startswith("hf-fair-space-") and not app_tmp.exists(), log.read_text()[-2000:]
     for name in TABS:
         assert (shots[0] / f"{name}.png").is_file()
     print(f"space browser test: {time.monotonic() - started:.0f} s")
@@ -378,3 +382,165 @@ def test_read_image_refuses_clearly(tmp_path):
     with pytest.warns(UserWarning, match="no run found"):  # gr.Warning outside a request is a warning
         status = results_tab.classify_upload(str(tmp_path / "no-run"), None, None, str(text))[0]
     assert status.startswith("**Error:**") and "no run found" in status
+
+
+# ------------------------------------------------------------------ tab functions, called directly
+@pytest.fixture(scope="module")
+def fake_run(tmp_path_factory):
+    """A fake run in a folder laid out as a bundle: ``<root>/run``, with a stub adapters folder."""
+    pytest.importorskip("gradio")
+    root = tmp_path_factory.mktemp("bundle")
+    run = make_fake_run(root / "run")
+    stub = run / "severity-0.99" / ADAPTERS_REL
+    stub.mkdir(parents=True)
+    (stub / "manifest.json").write_text("{}")  # listed by the run, never loaded here
+    return root
+
+
+@pytest.fixture
+def as_bundle(fake_run, tmp_path, monkeypatch):
+    """The page's run folder is `run`, found next to the library (as in a bundle) from elsewhere."""
+    common = _load("common")
+    monkeypatch.setattr(common, "ROOT", fake_run)
+    monkeypatch.chdir(tmp_path)
+    return fake_run
+
+
+def _texts(outputs) -> str:
+    """Every string the page would show from a handler's outputs (updates' values and choices included)."""
+    out = []
+    for o in outputs if isinstance(outputs, tuple) else (outputs,):
+        if isinstance(o, str):
+            out.append(o)
+        elif isinstance(o, dict):
+            out.append(json.dumps({k: v for k, v in o.items() if k != "__type__"}, default=str))
+    return "\n".join(out)
+
+
+def test_errors_clear_what_they_replace_and_keep_the_rest(as_bundle, tmp_path):
+    import gradio as gr
+
+    data_tab, generate_tab, results_tab = _load("data_tab"), _load("generate_tab"), _load("results_tab")
+    skip = gr.skip()
+    with pytest.warns(UserWarning):
+        # Generate: a Hub id that cannot be fetched empties the gallery, keeps the unit choice
+        msg, gallery, unit = generate_tab.generate("run", "lora", "nobody-xyz/no-such-adapters", "small|green",
+                                                   generate_tab.ALL_UNITS, 0, 4, 15, 2.0)
+        assert msg.startswith("**Error:**") and "nobody-xyz/no-such-adapters" in msg
+        assert gallery is None and unit == skip
+        # the same id typed in the box (Enter / Load units): the dropdowns stay, the gallery goes
+        msg, group, unit, gallery = generate_tab.refresh_units("run", "lora", "nobody-xyz/no-such-adapters", "small|green")
+        assert msg.startswith("**Error:**") and group == skip and unit == skip and gallery is None
+        # Results: an upload that is not an image empties the input shown and the probabilities
+        model = results_tab.load_run("run")[5]["value"]
+        upload = tmp_path / "gradio" / "0123456789abcdef" / "notes.txt"  # where Gradio keeps an upload
+        upload.parent.mkdir(parents=True)
+        upload.write_text("this is not an image")
+        pred, preview, label, status = results_tab.classify_upload("run", "severity-0.99", model, str(upload))
+        assert "'notes.txt' is not an image" in pred and str(upload.parent) not in pred and "gradio" not in pred
+        assert preview is None and label is None and status == skip
+        out = results_tab.classify_test_image("run", None, None, 0)
+        assert out[0].startswith("**Error:**") and out[1] is None and out[2] is None
+        # Data and Clusters: a bad severity or k empties the figure, the table and the gallery
+        msg, plot, gallery = data_tab.show_data("colored-digits", "", "2")
+        assert "outside (0.5, 1)" in msg and plot is None and gallery is None
+        msg, table, gallery = data_tab.compute_clusters("colored-digits", "", "0.99", "many", 5, "pixels")
+        assert msg.startswith("**Error:**") and table is None and gallery is None
+    # a working upload fills both again
+    digit = tmp_path / "digit.png"
+    Image.new("RGB", (32, 32), (0, 200, 0)).save(digit)
+    pred, preview, label, _ = results_tab.classify_upload("run", "severity-0.99", model, str(digit))
+    assert pred.startswith("Prediction:") and preview is not None and set(label) == {"small", "large"}
+
+
+def test_error_messages_are_whole_first_lines(as_bundle):
+    common, results_tab = _load("common"), _load("results_tab")
+    from hf_fair.errors import HfFairError
+
+    long = "could not reach the Hub " + "x" * 300 + " (set 'HF_HUB_OFFLINE=1' to read the cache)"
+    assert common.message_of(OSError(long + "\nTraceback line")) == f"OSError: {long}"
+    assert common.message_of(HfFairError(long)) == long
+    assert common.message_of(RuntimeError("")) == "RuntimeError"
+    # a broken results file: the message names it by its path in the app's folder, not the machine's
+    bad = as_bundle / "broken" / "severity-0.99"
+    bad.mkdir(parents=True)
+    (bad / "results.json").write_text("{not json")
+    with pytest.warns(UserWarning):
+        out = results_tab.load_run("broken")
+    assert "'broken/severity-0.99/results.json' is not valid JSON" in out[0] and str(as_bundle) not in out[0]
+    assert out[1] is None and out[3] == "" and out[4] is None and out[2]["choices"] == [] and out[5]["choices"] == []
+
+
+def test_paths_are_shown_relative_to_the_run(as_bundle):
+    data_tab, generate_tab, results_tab = _load("data_tab"), _load("generate_tab"), _load("results_tab")
+    common = _load("common")
+    machine = str(as_bundle)
+    out = results_tab.load_run("run")
+    assert out[0] == "Run `run`: 1 severity folder(s) with results." and machine not in _texts(out)
+    out = data_tab.show_run_clusters("run", "severity-0.99")
+    assert out[0] == "Clusters of run `run`, `severity-0.99` (from `severity-0.99/clusters`)." and machine not in _texts(out)
+    found = generate_tab.run_adapters(common.resolve_run("run"))
+    assert found == [("severity-0.99: lora (adapters/lora-fake)", "severity-0.99/adapters/lora-fake")]
+    assert generate_tab.pick_adapters("run", found[0][1], "lora")[0] == "severity-0.99/adapters/lora-fake"
+    # the box's relative path is read against the run; a Hub id or an outside folder as typed
+    run = common.resolve_run("run")
+    assert common.from_run("severity-0.99/adapters/lora-fake", run) == str(run / "severity-0.99/adapters/lora-fake")
+    assert common.from_run("user/hf-fair-lora", run) == "user/hf-fair-lora"
+    assert "no run found" in results_tab.load_run("nowhere")[0] and machine not in results_tab.load_run("nowhere")[0]
+
+
+def test_results_tab_shows_fidelity_once_in_percent_and_the_selector_first(as_bundle, tmp_path):
+    from hf_fair.results import write_results
+
+    app, results_tab = _load("app"), _load("results_tab")
+    sev = as_bundle / "run" / "severity-0.99"
+    doc = json.loads((sev / "results.json").read_text())
+    per_group = {str(g): {"label_acc": 0.5, "attribute_acc": 1.0, "frechet": 70.0} for g in range(4)}
+    doc["fidelity"] = {"lora": {"frechet_all": 61.25, "label_acc": 0.884765625, "attribute_acc": 1.0, "group_acc": 0.884765625,
+                                "per_group": per_group}}
+    write_results(sev, doc, GROUPS)
+    try:
+        table = results_tab.load_run("run")[3]
+    finally:
+        del doc["fidelity"]
+        write_results(sev, doc, GROUPS)
+    assert table.count("fidelity") == 1 and "88.5" in table and "0.885" not in table and "0.8847" not in table
+    assert table.count("| erm |") == 1  # the severity's table once (it is the run's whole table here)
+
+    def walk(block):
+        yield block
+        for child in getattr(block, "children", []) or []:
+            yield from walk(child)
+
+    demo = app.build_app(str(as_bundle / "run"))
+    tab = next(b for b in walk(demo) if getattr(b, "label", None) == "4. Results")
+    order = [b.elem_id for b in walk(tab) if getattr(b, "elem_id", None)]
+    assert order.index("results-plot") < order.index("results-severity") < order.index("results-table") < order.index("results-grid")
+    images = [b for b in walk(tab) if getattr(b, "elem_id", None) in ("results-plot", "results-grid")]
+    assert [b.show_label for b in images] == [False, False]  # no label badge over the figures' titles
+
+
+def test_temporary_folders_are_one_and_do_not_pile_up(as_bundle, tmp_path):
+    import tempfile
+
+    common, data_tab = _load("common"), _load("data_tab")
+    before = set(Path(tempfile.gettempdir()).glob("hf-fair-space-clusters-*"))
+    for _ in range(2):
+        msg, table, gallery = data_tab.compute_clusters("colored-digits", "", "0.99", "2", 2, "pixels")
+        assert msg.startswith("Clustered") and "| group |" in table.lower() or "group" in table
+        assert len(gallery) == 4 and all(im.size[0] > 0 for im, _ in gallery)
+    assert list(common.app_tmp().iterdir()) == []  # each click's folder went when it had been read
+    assert set(Path(tempfile.gettempdir()).glob("hf-fair-space-clusters-*")) == before
+
+    # the app's folder goes when the process ends, on a SIGTERM too (how a container stops it)
+    code = ("import os, signal, time\n"
+            "from hf_fair.space import common\n"
+            "tmp = common.app_tmp(); (tmp / 'gradio').mkdir(); (tmp / 'gradio' / 'upload.png').write_bytes(b'x')\n"
+            "print(tmp, flush=True)\n"
+            "common.remove_app_tmp_on_exit()\n"
+            "os.kill(os.getpid(), signal.SIGTERM)\n"
+            "time.sleep(60)\n")
+    env = dict(os.environ, HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    folder = Path(r.stdout.strip().splitlines()[0])
+    assert folder.name.startswith("hf-fair-space-") and not folder.exists(), r.stderr[-2000:]

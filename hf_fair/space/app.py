@@ -29,7 +29,8 @@ import gradio as gr  # noqa: E402
 
 from hf_fair.data import DATASET_NAMES  # noqa: E402
 from hf_fair.generate.sources import SOURCES  # noqa: E402
-from hf_fair.space.common import DEFAULT_RUN, OFFLINE_DATASET, SEVERITY_CHOICES, logger, resolve_run  # noqa: E402
+from hf_fair.space.common import (DEFAULT_RUN, OFFLINE_DATASET, SEVERITY_CHOICES, app_tmp, logger,  # noqa: E402
+                                  remove_app_tmp, remove_app_tmp_on_exit, resolve_run)
 from hf_fair.space.data_tab import compute_clusters, run_cluster_choices, show_data, show_run_clusters  # noqa: E402
 from hf_fair.space.generate_tab import (ALL_UNITS, SOURCE_LABELS, generate, pick_adapters,  # noqa: E402
                                         refresh_units, run_adapters, warm_up)
@@ -117,24 +118,26 @@ def build_app(run: str | None = None) -> gr.Blocks:
             gen_msg = gr.Markdown(elem_id="generate-status")
             gen_gallery = gr.Gallery(label="generated images", columns=8, height=240, object_fit="contain", fit_columns=False,
                                      elem_id="generate-gallery")
-            unit_inputs = [gen_source, gen_adapters, gen_group]
-            gen_found.input(pick_adapters, [gen_found, gen_source], [gen_adapters, gen_source]).then(
-                refresh_units, unit_inputs, [gen_msg, gen_group, gen_unit])
-            for trigger in (gen_source.input, gen_adapters.submit, gen_load.click):
-                trigger(refresh_units, unit_inputs, [gen_msg, gen_group, gen_unit])
-            gen_group.input(refresh_units, unit_inputs, [gen_msg, gen_group, gen_unit])
-            gen_btn.click(generate, [gen_source, gen_adapters, gen_group, gen_unit, gen_seed, gen_n, gen_steps, gen_cfg],
+            unit_inputs = [run_box, gen_source, gen_adapters, gen_group]  # a run's adapters are named relative to it
+            unit_outputs = [gen_msg, gen_group, gen_unit, gen_gallery]
+            gen_found.input(pick_adapters, [run_box, gen_found, gen_source], [gen_adapters, gen_source]).then(
+                refresh_units, unit_inputs, unit_outputs)
+            for trigger in (gen_source.input, gen_adapters.submit, gen_load.click, gen_group.input):
+                trigger(refresh_units, unit_inputs, unit_outputs)
+            gen_btn.click(generate, [run_box, gen_source, gen_adapters, gen_group, gen_unit, gen_seed, gen_n, gen_steps, gen_cfg],
                           [gen_msg, gen_gallery, gen_unit], show_progress_on=[gen_gallery])
 
         # ---- 4. results
         with gr.Tab("4. Results", id="results"):
             res_msg = gr.Markdown(elem_id="results-status")
+            # the figures' own titles say what they show: no label badge over them
+            gr.Markdown("### Worst-group accuracy against severity (every severity of the run)")
+            res_plot = gr.Image(show_label=False, type="pil", interactive=False, elem_id="results-plot")
+            gr.Markdown("### One severity: its table, images and classifiers")
+            res_sev = gr.Dropdown([], label="severity folder", elem_id="results-severity")
             res_table = gr.Markdown(elem_id="results-table")
-            with gr.Row():
-                res_plot = gr.Image(label="worst-group accuracy vs severity", type="pil", interactive=False)
-                res_grid = gr.Image(label="real vs synthetic images per group (selected severity)", type="pil", interactive=False)
-            res_sev = gr.Dropdown([], label="severity folder")
-            res_sev_md = gr.Markdown()
+            gr.Markdown("**Real vs synthetic images per group** (rows: groups; columns: real training images, then each source)")
+            res_grid = gr.Image(show_label=False, type="pil", interactive=False, elem_id="results-grid")
             gr.Markdown("### Ask a trained classifier")
             with gr.Row():
                 res_model = gr.Dropdown([], label="classifier (method, seed)", scale=2)
@@ -146,8 +149,8 @@ def build_app(run: str | None = None) -> gr.Blocks:
                 res_label = gr.Label(label="class probabilities", num_top_classes=5)
             res_pred = gr.Markdown(elem_id="prediction-status")
 
-            overview_out = [res_msg, res_table, res_plot, res_sev, res_sev_md, res_grid, res_model]
-            res_sev.input(change_severity, [run_box, res_sev], [res_msg, res_sev_md, res_grid, res_model])
+            overview_out = [res_msg, res_plot, res_sev, res_table, res_grid, res_model]
+            res_sev.input(change_severity, [run_box, res_sev], [res_msg, res_table, res_grid, res_model])
             res_pick.click(classify_test_image, [run_box, res_sev, res_model, res_index], [res_pred, res_preview, res_label, res_msg, res_file],
                            show_progress_on=[res_label])
             res_file.upload(classify_upload, [run_box, res_sev, res_model, res_file], [res_pred, res_preview, res_label, res_msg],
@@ -174,10 +177,19 @@ def main(argv=None) -> None:
     import hf_fair
 
     logger.info("hf_fair from %s; run folder %s", Path(hf_fair.__file__).parent, args.run or os.environ.get("HF_FAIR_RUN") or DEFAULT_RUN)
+    # every temporary file of the app, Gradio's uploads and served images included, in one folder
+    # that goes when the app stops (unless the user chose Gradio's own)
+    os.environ.setdefault("GRADIO_TEMP_DIR", str(app_tmp() / "gradio"))
+    remove_app_tmp_on_exit()
+    logger.info("temporary files in %s (removed when the app stops)", app_tmp())
     demo = build_app(args.run)
     threading.Thread(target=warm_up, args=(os.environ.get("HF_FAIR_BASE", "embedded"),), daemon=True).start()
     port = args.port or int(os.environ.get("GRADIO_SERVER_PORT", 7860))
-    demo.queue(default_concurrency_limit=2).launch(server_name=args.host, server_port=port, show_error=False, ssr_mode=False)
+    try:
+        demo.queue(default_concurrency_limit=2).launch(server_name=args.host, server_port=port, show_error=False, ssr_mode=False)
+    finally:
+        demo.close()
+        remove_app_tmp()
 
 
 if __name__ == "__main__":

@@ -1,13 +1,20 @@
 """What every tab of the Space shares: messages and error guarding, reading the page's inputs
-(severity, dataset location, uploaded image), the run folder, and image helpers."""
+(severity, dataset location, uploaded image), the run folder and how its paths are shown, the
+app's temporary folder, and image helpers."""
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import functools
 import json
 import logging
 import os
 import re
+import shutil
+import signal
+import tempfile
+import threading
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -16,7 +23,7 @@ import gradio as gr  # noqa: E402
 from PIL import Image, UnidentifiedImageError  # noqa: E402
 
 from hf_fair.data import load_group_dataset  # noqa: E402
-from hf_fair.errors import HfFairError  # noqa: E402
+from hf_fair.errors import HfFairError, first_line  # noqa: E402
 
 logger = logging.getLogger("hf_fair.space")
 
@@ -31,19 +38,22 @@ NO_RUN = "no run found: run `make demo` or `hf-fair run CONFIG`"
 
 # ------------------------------------------------------------------ small helpers
 def message_of(e: BaseException) -> str:
-    """A one-paragraph message for the page: ours as is, anything else by type and first line."""
+    """A one-paragraph message for the page: ours as is, anything else by type and its first line,
+    whole (a message cut at a fixed length ends inside a word or a quote)."""
     if isinstance(e, HfFairError):
         return str(e)
-    text = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
-    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+    return first_line(e)
 
 
-def guarded(n_outputs: int, status: int = 0):
+def guarded(n_outputs: int, status: int = 0, clear=()):
     """Run a handler; on any error show the message (toast + the status Markdown), keep serving.
 
-    ``status`` is the index of the Markdown output that receives the message; the other outputs
-    are left as they were.
+    ``status`` is the index of the Markdown output that receives the message. ``clear`` names the
+    outputs the failed request would have replaced (indices, emptied; or index -> value): they are
+    emptied, so that no earlier result stands under the error as if it were this request's. The
+    other outputs (the inputs' dropdowns, say) are left as they were.
     """
+    clear = dict(clear) if isinstance(clear, dict) else dict.fromkeys(clear)
 
     def deco(fn):
         @functools.wraps(fn)
@@ -51,11 +61,13 @@ def guarded(n_outputs: int, status: int = 0):
             try:
                 return fn(*args, **kwargs)
             except Exception as e:  # noqa: BLE001 — the page gets a message, never a stack trace
-                msg = message_of(e)
+                msg = message_of(e).replace(f"{ROOT}{os.sep}", "")  # the app's own files by their relative path
                 if not isinstance(e, HfFairError):
                     logger.exception("handler %s failed", fn.__name__)
                 gr.Warning(msg, duration=8)
                 out = [gr.skip()] * n_outputs
+                for i, value in clear.items():
+                    out[i] = dict(value) if isinstance(value, dict) else value  # a gr.update is a dict: a fresh one each time
                 out[status] = f"**Error:** {msg}"
                 return tuple(out) if n_outputs > 1 else out[0]
 
@@ -150,13 +162,79 @@ def upscaled(im: Image.Image, side: int = 128) -> Image.Image:
 
 
 # ------------------------------------------------------------------ run folder
+def run_text_of(text: str | None) -> str:
+    """The run folder as the page shows it: as typed (a bundle's is ``run``), never the absolute
+    path it resolves to on the machine that serves the app."""
+    return (text or DEFAULT_RUN).strip() or DEFAULT_RUN
+
+
 def resolve_run(text: str | None) -> Path:
     """The run folder as typed; a relative path that is not under the working directory is
     also looked up under the repository root (``python Space/app.py`` from anywhere)."""
-    p = Path((text or DEFAULT_RUN).strip() or DEFAULT_RUN).expanduser()
+    p = Path(run_text_of(text)).expanduser()
     if not p.is_absolute() and not p.exists() and (ROOT / p).exists():
         return ROOT / p
     return p
+
+
+def in_run(path, run: Path) -> str:
+    """A path of the run as the page shows it: relative to the run folder (``severity-0.99/...``);
+    a path elsewhere as given."""
+    try:
+        return Path(path).relative_to(run).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def from_run(text: str, run: Path) -> str:
+    """A path typed or picked on the page: relative to the run folder when it names something
+    there (how the page shows the run's paths), otherwise as typed (a folder or a Hub id)."""
+    text = (text or "").strip()
+    if text and not Path(text).expanduser().is_absolute() and (run / text).exists():
+        return str(run / text)
+    return text
+
+
+# ------------------------------------------------------------------ the app's temporary folder
+_TMP: Path | None = None
+_TMP_LOCK = threading.Lock()
+
+
+def app_tmp() -> Path:
+    """The one folder that holds every temporary file of this app (made on first use, removed at
+    exit): a long-running Space must not fill /tmp with one folder per click."""
+    global _TMP
+    with _TMP_LOCK:
+        if _TMP is None or not _TMP.is_dir():
+            _TMP = Path(tempfile.mkdtemp(prefix="hf-fair-space-"))
+            atexit.register(remove_app_tmp)
+        return _TMP
+
+
+def remove_app_tmp() -> None:
+    global _TMP
+    with _TMP_LOCK:
+        if _TMP is not None:
+            shutil.rmtree(_TMP, ignore_errors=True)
+        _TMP = None
+
+
+@contextlib.contextmanager
+def work_dir(prefix: str):
+    """A computation's own folder under :func:`app_tmp`, removed when the computation ends."""
+    with tempfile.TemporaryDirectory(prefix=prefix, dir=app_tmp()) as d:
+        yield Path(d)
+
+
+def remove_app_tmp_on_exit() -> None:
+    """atexit does not run on SIGTERM (how a container or `kill` stops the app): turn it into
+    the KeyboardInterrupt on which Gradio closes its server, so that the process exits normally
+    and the temporary folder goes. Main thread only (where the app is launched)."""
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+        signal.signal(signal.SIGTERM, stop)
 
 
 
@@ -176,8 +254,11 @@ def read_image(path) -> tuple[Image.Image, list[str]]:
             im = probe.convert("RGB")
     except HfFairError:
         raise
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
-        raise HfFairError(f"'{path.name}' is not an image this app can read ({message_of(e)}); upload a PNG, JPEG or WebP file") from None
+    except UnidentifiedImageError:  # PIL's message only repeats the (temporary) path
+        raise HfFairError(f"'{path.name}' is not an image this app can read; upload a PNG, JPEG or WebP file") from None
+    except (OSError, ValueError, Image.DecompressionBombError) as e:
+        why = message_of(e).replace(str(path), path.name)  # the upload's folder is the server's business
+        raise HfFairError(f"'{path.name}' is not an image this app can read ({why}); upload a PNG, JPEG or WebP file") from None
     if mode != "RGB":
         notes.append(f"converted from mode {mode} to RGB")
     if max(im.size) > MAX_SIDE:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import gradio as gr
 import numpy as np
 from PIL import Image
@@ -12,7 +9,7 @@ from PIL import Image
 from hf_fair.data import group_counts, spec_of
 from hf_fair.diffusion.grid import make_grid
 from hf_fair.run.folder import severity_dirs
-from hf_fair.space.common import NO_RUN, guarded, load_data, resolve_run, table_md, thumbs
+from hf_fair.space.common import NO_RUN, guarded, in_run, load_data, resolve_run, run_text_of, table_md, thumbs, work_dir
 
 
 # ------------------------------------------------------------------ tab 1: data and bias
@@ -55,7 +52,7 @@ def group_gallery(ds, spec, per_group: int = 16) -> list[tuple[Image.Image, str]
     return out
 
 
-@guarded(3)
+@guarded(3, clear=(1, 2))
 def show_data(dataset, location, severity, progress=gr.Progress()):
     progress(0.1, desc=f"loading {dataset}")
     dsd, report = load_data(dataset, location, severity)
@@ -84,22 +81,22 @@ def run_cluster_choices(run_text: str) -> list[str]:
     return [d.name for d in severity_dirs(run) if (d / "clusters").is_dir()]
 
 
-@guarded(3)
+@guarded(3, clear=(1, 2))
 def show_run_clusters(run_text, severity_dir):
-    run = resolve_run(run_text)
+    run, shown = resolve_run(run_text), run_text_of(run_text)
     if not run.is_dir():
-        return f"{NO_RUN} (looked for `{run}`); or compute clusters below.", "", []
+        return f"{NO_RUN} (looked for `{shown}`); or compute clusters below.", "", []
     choices = run_cluster_choices(run_text)
     if not choices:
-        return f"run `{run}` has no clusters folder yet; compute clusters below.", "", []
+        return f"run `{shown}` has no clusters folder yet; compute clusters below.", "", []
     name = severity_dir if severity_dir in choices else choices[-1]
     folder = run / name / "clusters"
     table = (folder / "clusters.md").read_text() if (folder / "clusters.md").is_file() else "(no clusters.md)"
     grids = [(Image.open(p).convert("RGB"), p.stem.replace("clusters_", "")) for p in sorted(folder.glob("clusters_group*.png"))]
-    return f"Clusters of run `{run}`, `{name}` (from `{folder}`).", table_md(table), grids
+    return f"Clusters of run `{shown}`, `{name}` (from `{in_run(folder, run)}`).", table_md(table), grids
 
 
-@guarded(3)
+@guarded(3, clear=(1, 2))
 def compute_clusters(dataset, location, severity, k, min_size, encoder, progress=gr.Progress()):
     from hf_fair.cluster import ClusterArguments, cluster_grids, cluster_groups, write_cluster_report
 
@@ -110,11 +107,18 @@ def compute_clusters(dataset, location, severity, k, min_size, encoder, progress
     progress(0.2, desc="encoding and clustering each group")
     clustered, report = cluster_groups(dsd, args)
     progress(0.7, desc="drawing cluster grids")
-    folder = Path(tempfile.mkdtemp(prefix="hf-fair-space-clusters-"))
-    write_cluster_report(report, folder)
-    paths = cluster_grids(clustered[args.split], folder)
-    sizes = {name: rep["sizes"] for name, rep in report["groups"].items()}
-    grids = [(Image.open(p).convert("RGB"), f"{name}: sizes {sizes[name]}") for p, name in zip(paths, report["groups"])]
+    with work_dir("clusters-") as folder:  # the report and grids are read back, then the folder goes
+        write_cluster_report(report, folder)
+        paths = cluster_grids(clustered[args.split], folder)
+        sizes = {name: rep["sizes"] for name, rep in report["groups"].items()}
+        grids = [(_loaded(p), f"{name}: sizes {sizes[name]}") for p, name in zip(paths, report["groups"])]
+        table = (folder / "clusters.md").read_text()
     progress(1.0)
     return (f"Clustered the `{args.split}` split of **{dataset}** with encoder `{args.encoder}`, k = `{args.k}`.",
-            table_md((folder / "clusters.md").read_text()), grids)
+            table_md(table), grids)
+
+
+def _loaded(path) -> Image.Image:
+    """An image read whole (its file may be removed next)."""
+    with Image.open(path) as im:
+        return im.convert("RGB")

@@ -14,7 +14,7 @@ from hf_fair.data import spec_of
 from hf_fair.errors import HfFairError
 from hf_fair.generate.sources import SOURCE_TABLE, SOURCES
 from hf_fair.run.folder import adapters_folders
-from hf_fair.space.common import OFFLINE_DATASET, guarded, load_data, message_of, upscaled
+from hf_fair.space.common import OFFLINE_DATASET, from_run, guarded, in_run, load_data, message_of, resolve_run, upscaled
 
 logger = logging.getLogger("hf_fair.space")
 
@@ -23,7 +23,9 @@ ALL_UNITS = "all units of the group"
 
 
 def run_adapters(run: Path) -> list[tuple[str, str]]:
-    return [(label, path) for path, label in adapters_folders(run).items()]
+    """(label, folder relative to the run) of the run's adapters folders: the box they fill shows
+    the run's own path, not where the run lies on the machine that serves the app."""
+    return [(label, in_run(path, run)) for path, label in adapters_folders(run).items()]
 
 
 def adapters_source_of(folder: str) -> str | None:
@@ -74,8 +76,9 @@ def warm_up(base: str) -> None:
         logger.warning("could not preload base '%s': %s", base, message_of(e))
 
 
-def source_units(source: str, adapters: str | None, dataset: str = OFFLINE_DATASET):
-    """(units by group, spec, base name, adapters folder) for a source."""
+def source_units(source: str, adapters: str | None, dataset: str = OFFLINE_DATASET, run: Path | None = None):
+    """(units by group, spec, base name, adapters folder) for a source; ``adapters`` is a folder
+    (relative to the run folder when it lies there), or a Hub repo id."""
     from hf_fair.generate.sources import adapter_units, resolve_adapters, vanilla_units
 
     if source not in SOURCES:
@@ -91,7 +94,7 @@ def source_units(source: str, adapters: str | None, dataset: str = OFFLINE_DATAS
     if not adapters:
         raise HfFairError(f"source '{source}' needs adapters: pick a folder of the run, or type a folder or a Hub repo id "
                           "(train them with `hf-fair adapters train`)")
-    folder = resolve_adapters(adapters)
+    folder = resolve_adapters(from_run(adapters, run) if run is not None else adapters)
     from hf_fair.adapters.manifest import read_manifest
 
     manifest = read_manifest(folder)
@@ -104,33 +107,34 @@ def unit_label(u) -> str:
     return f"{u.name}: {u.prompt}" + (f" (cluster of {u.weight} images)" if u.cluster is not None else "")
 
 
-@guarded(3)
-def refresh_units(source, adapters, group):
-    """Group and unit choices for the chosen source."""
-    units, spec, base, folder = source_units(source, adapters)
+@guarded(4, clear={3: None})
+def refresh_units(run_text, source, adapters, group):
+    """Group and unit choices for the chosen source; the gallery stays unless this fails (its
+    images would then stand under the error as if they came from the source that failed)."""
+    units, spec, base, folder = source_units(source, adapters, run=resolve_run(run_text))
     groups = list(spec.group_names)
     group = group if group in groups else groups[0]
     g = groups.index(group)
     unit_choices = [ALL_UNITS] + [unit_label(u) for u in units[g]]
-    where = f" from `{folder}` (base `{base}`)" if folder else f" (base `{base}`)"
+    where = f" from `{adapters.strip()}` (base `{base}`)" if folder else f" (base `{base}`)"  # as typed: a Hub id's folder is a cache path
     msg = f"**{SOURCE_LABELS[source]}**{where}: " + ", ".join(f"`{n}` {len(units[i])} unit(s)" for i, n in enumerate(groups))
-    return msg, gr.update(choices=groups, value=group), gr.update(choices=unit_choices, value=ALL_UNITS)
+    return msg, gr.update(choices=groups, value=group), gr.update(choices=unit_choices, value=ALL_UNITS), gr.skip()
 
 
-def pick_adapters(choice, source):
+def pick_adapters(run_text, choice, source):
     """A run's adapters folder picked from the list fills the text box (and the source it serves)."""
     if not choice:
         return gr.skip(), gr.skip()
-    served = adapters_source_of(choice)
+    served = adapters_source_of(from_run(choice, resolve_run(run_text)))
     return choice, (served if served and source != served else gr.skip())
 
 
-@guarded(3)
-def generate(source, adapters, group, unit_choice, seed, n_images, steps, guidance, progress=gr.Progress()):
+@guarded(3, clear=(1,))
+def generate(run_text, source, adapters, group, unit_choice, seed, n_images, steps, guidance, progress=gr.Progress()):
     from hf_fair.diffusion.draw import sample
 
     progress(0.0, desc="reading the source")
-    units, spec, base, _ = source_units(source, adapters)
+    units, spec, base, _ = source_units(source, adapters, run=resolve_run(run_text))
     groups = list(spec.group_names)
     if group not in groups:
         raise HfFairError(f"group '{group}' is not one of this source's groups {groups}")

@@ -10,12 +10,14 @@ from PIL import Image
 from hf_fair.data import spec_of
 from hf_fair.errors import HfFairError
 from hf_fair.run.folder import classifier_folders, read_results, severity_dirs
-from hf_fair.space.common import NO_RUN, OFFLINE_DATASET, guarded, load_data, read_image, resolve_run, table_md, upscaled
+from hf_fair.space.common import (NO_RUN, OFFLINE_DATASET, from_run, guarded, in_run, load_data, read_image, resolve_run,
+                                  run_text_of, table_md, upscaled)
 
 
 # ------------------------------------------------------------------ tab 4: results
-def model_choices(sev: Path, doc: dict) -> list[tuple[str, str]]:
-    return classifier_folders(sev, doc)
+def model_choices(run: Path, sev: Path, doc: dict) -> list[tuple[str, str]]:
+    """(label, classifier folder relative to the run): the page holds the run's paths only."""
+    return [(label, in_run(path, run)) for label, path in classifier_folders(sev, doc)]
 
 
 def label_names_of(doc: dict, n_classes: int) -> list[str]:
@@ -27,58 +29,53 @@ def label_names_of(doc: dict, n_classes: int) -> list[str]:
     return [f"class {y}" for y in range(n_classes)]
 
 
-@guarded(7)
+NO_CHOICES = gr.update(choices=[], value=None)  # copied where used: Gradio may change an update it is given
+# outputs of load_run: status, plot, severity selector, the severity's table, its grid, classifiers
+LOAD_RUN_CLEARS = {1: None, 2: NO_CHOICES, 3: "", 4: None, 5: NO_CHOICES}
+
+
+@guarded(6, clear=LOAD_RUN_CLEARS)
 def load_run(run_text, severity_dir=None):
-    """Overview of a run; the severity dropdown; that severity's table, grid and models."""
-    run = resolve_run(run_text)
-    empty = ("", None, gr.update(choices=[], value=None), "", None, gr.update(choices=[], value=None))
+    """Overview of a run (the plot of every severity) and the severity selector, then what the
+    selected severity holds: its table, its real vs synthetic grid and its classifiers."""
+    run, shown = resolve_run(run_text), run_text_of(run_text)
+    empty = (None, dict(NO_CHOICES), "", None, dict(NO_CHOICES))
     if not run.is_dir():
-        return (f"**{NO_RUN}** (looked for `{run}`).",) + empty
+        return (f"**{NO_RUN}** (looked for `{shown}`).",) + empty
     sevs = [d for d in severity_dirs(run) if (d / "results.json").is_file()]
     overall = run / "results.md"
     if not sevs and not overall.is_file():
-        return (f"**run `{run}` has no results yet** (no results.md, no severity-*/results.json): the run may still be "
+        return (f"**run `{shown}` has no results yet** (no results.md, no severity-*/results.json): the run may still be "
                 "going or was stopped; finish it with `hf-fair run CONFIG` (it resumes), or `make demo`.",) + empty
-    md = overall.read_text() if overall.is_file() else "\n".join((d / "results.md").read_text() for d in sevs if (d / "results.md").is_file())
     plot = Image.open(run / "wga_vs_severity.png").convert("RGB") if (run / "wga_vs_severity.png").is_file() else None
     names = [d.name for d in sevs]
     name = severity_dir if severity_dir in names else (names[-1] if names else None)
-    status = f"Run `{run}`: {len(sevs)} severity folder(s) with results."
-    if name is None:
-        return (status, md, plot, gr.update(choices=[], value=None), "", None, gr.update(choices=[], value=None))
-    sev_md, grid, models = severity_view(run, name)
-    return (status, table_md(md), plot, gr.update(choices=names, value=name), sev_md, grid, models)
-
-
-def _fmt(v) -> str:
-    return "" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
+    status = f"Run `{shown}`: {len(sevs)} severity folder(s) with results."
+    if name is None:  # a results.md without severity folders (an older run): the table alone
+        return (status, plot, dict(NO_CHOICES), table_md(overall.read_text()), None, dict(NO_CHOICES))
+    table, grid, models = severity_view(run, name)
+    return (status, plot, gr.update(choices=names, value=name), table, grid, models)
 
 
 def severity_view(run: Path, name: str):
+    """The severity's results.md (every method, the claims, and the fidelity in %), its grid and
+    its classifiers."""
+    from hf_fair.results import results_markdown
+
     sev = run / name
     doc = read_results(sev) or {}
-    single = len([d for d in severity_dirs(run) if (d / "results.json").is_file()]) == 1 and (run / "results.md").is_file()
-    # with one severity its table is the run's table above
-    md = (sev / "results.md").read_text() if (sev / "results.md").is_file() and not single else ""
-    if doc.get("selection"):
-        md += f"\n\nModel selection: `{doc['selection']}`."
-    fidelity = doc.get("fidelity") or {}
-    if fidelity:  # how close each source's synthetic images are to the real ones
-        # scalar columns only: the per-group figures are in the run's results.md above
-        keys = list(dict.fromkeys(k for f in fidelity.values() for k, v in f.items() if not isinstance(v, (dict, list))))
-        md += "\n\n**Synthetic data fidelity**\n\n| source | " + " | ".join(keys) + " |\n|---|" + "---:|" * len(keys) + "\n"
-        md += "\n".join(f"| {src} | " + " | ".join(_fmt(f.get(k)) for k in keys) + " |" for src, f in fidelity.items())
+    md = (sev / "results.md").read_text() if (sev / "results.md").is_file() else results_markdown(doc, doc.get("group_names"))
     grid_file = sev / "grids" / "real_vs_synthetic.png"
     grid = Image.open(grid_file).convert("RGB") if grid_file.is_file() else None
-    choices = model_choices(sev, doc)
+    choices = model_choices(run, sev, doc)
     return table_md(md), grid, gr.update(choices=choices, value=choices[0][1] if choices else None)
 
 
-@guarded(4)
+@guarded(4, clear={1: "", 2: None, 3: NO_CHOICES})
 def change_severity(run_text, name):
     run = resolve_run(run_text)
     if not name or not (run / name).is_dir():
-        return gr.skip(), "", None, gr.update(choices=[], value=None)
+        return gr.skip(), "", None, dict(NO_CHOICES)
     md, grid, models = severity_view(run, name)
     return gr.skip(), md, grid, models
 
@@ -102,7 +99,8 @@ def predict(model_dir: str, image: Image.Image, doc: dict) -> dict[str, float]:
 def severity_doc(run_text, name) -> dict:
     run = resolve_run(run_text)
     if not name:
-        raise HfFairError(f"{NO_RUN}: there is no classifier to ask" if not run.is_dir() else f"run `{run}` has no results with classifiers")
+        raise HfFairError(f"{NO_RUN}: there is no classifier to ask" if not run.is_dir()
+                          else f"run `{run_text_of(run_text)}` has no results with classifiers")
     return read_results(run / name) or {}
 
 
@@ -115,22 +113,24 @@ def describe_prediction(probs: dict[str, float], notes: list[str], model_dir: st
     return text
 
 
-@guarded(4)
+@guarded(4, clear=(1, 2))  # the input shown and its probabilities
 def classify_upload(run_text, name, model_dir, file, progress=gr.Progress()):
     doc = severity_doc(run_text, name)
     if not model_dir:
         raise HfFairError("pick a classifier first (the run's results list none)")
+    model_dir = from_run(model_dir, resolve_run(run_text))
     image, notes = read_image(file)
     progress(0.5, desc="classifying")
     probs = predict(model_dir, image, doc)
     return describe_prediction(probs, notes, model_dir), upscaled(image, 128), probs, gr.skip()
 
 
-@guarded(5)
+@guarded(5, clear=(1, 2))
 def classify_test_image(run_text, name, model_dir, index, progress=gr.Progress()):
     doc = severity_doc(run_text, name)
     if not model_dir:
         raise HfFairError("pick a classifier first (the run's results list none)")
+    model_dir = from_run(model_dir, resolve_run(run_text))
     progress(0.1, desc=f"loading the test split of {doc.get('dataset')}")
     dsd, _ = load_data(doc.get("dataset") or OFFLINE_DATASET)
     test = dsd["test"]
