@@ -206,10 +206,10 @@ def test_nan_loss_stops_and_keeps_checkpoint(tmp_path, small_digits, monkeypatch
     count = {"n": 0}
     steps_per_epoch = -(-len(small_digits["train"]) // FAST["batch_size"])
 
-    def poisoned(self, logits, y, group):
+    def poisoned(self, logits, y, group, weight=None):
         # finite for the whole first epoch, NaN from the second step of epoch 2 on
         count["n"] += 1
-        loss = real(self, logits, y, group)
+        loss = real(self, logits, y, group, weight)
         return loss * float("nan") if count["n"] > steps_per_epoch + 1 else loss
 
     monkeypatch.setattr(objectives.ERM, "loss", poisoned)
