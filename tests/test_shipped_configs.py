@@ -41,6 +41,7 @@ SIZE_OVERRIDES = [
     "classifier.batch_size=8",
     "classifier.epochs=1",
     "pretrain.epochs=1",
+    "recipe.clip_model=embedded",  # the Hub CLIP of the paper's recipe, like the base, replaced by the embedded one
 ]
 
 FIXTURES = {
@@ -75,6 +76,7 @@ def test_offline_run_names_every_download_before_any_work(tmp_path):
     out = tmp_path / "run"
     r = _run(["run", str(REPO / "configs" / "celeba.yaml"), "--output_dir", str(out)], tmp_path)
     assert r.returncode == 2 and "Traceback" not in r.stderr
-    for setting in ("base = stable-diffusion-v1-5", "data.hub_dataset = flwrlabs/celeba", "cluster.encoder", "classifier.pretrained"):
+    for setting in ("base = stable-diffusion-v1-5", "data.hub_dataset = flwrlabs/celeba", "cluster.encoder", "classifier.pretrained",
+                    "openai/clip-vit-base-patch32"):
         assert setting in r.stderr, setting
     assert not out.exists()

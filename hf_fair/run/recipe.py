@@ -77,7 +77,8 @@ class RecipeArguments:
     def describe(self) -> str:
         scored_only = self.filter == "clip" and self.clip_min_prob == 0
         parts = ["CLIP scores, no filter" if scored_only else f"filter {self.filter or 'as generate'}"]
-        parts.append("CLIP weighting" if self.weighting == "clip_score" else "no weighting")
+        rule = "" if self.weight_rule == "group_mean" else f" ({self.weight_rule})"
+        parts.append(f"CLIP weighting{rule}" if self.weighting == "clip_score" else "no weighting")
         parts.append(f"CE + {self.supcon_weight} SupCon (tau {self.supcon_temperature}, {self.supcon_positives})" if self.supcon_weight > 0 else "CE only")
         return ", ".join(parts)
 
