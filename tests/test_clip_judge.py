@@ -218,14 +218,19 @@ def test_cli_unknown_clip_model_is_one_line_and_no_folder(tmp_path, capsys):
         assert "Traceback" not in err[0] and not out.exists() and list(tmp_path.iterdir()) == []
 
 
-def test_generate_with_the_clip_filter_writes_clip_score_and_acceptance(tiny_clip, small, tmp_path):
+def test_generate_with_the_clip_filter_writes_clip_score_and_acceptance(tiny_clip, small, tmp_path, capsys):
     """Rejected draws are redrawn (2 attempts, then kept and counted), every kept image carries
     CLIP's probability of its own group, and generation.json / the card give each group's
     acceptance rate. (The tiny random CLIP reads almost every image as one group: the other
     groups exercise the redraws.)"""
     out = tmp_path / "synth"
-    result = generate_dataset(GenerateArguments(output_dir=str(out), images_per_group=3, filter_classifier="clip",
-                                                clip_model=str(tiny_clip), max_attempts=2, **FAST), DATA, dsd=small)
+    assert main(["generate", "--dataset", "colored-digits", "--severity", "0.99", "--images_per_group", "3", "--num_inference_steps", "2",
+                 "--shard_size", "4", "--batch_size", "8", "--fidelity", "false", "--grid", "false", "--filter_classifier", "clip",
+                 "--clip_model", str(tiny_clip), "--max_attempts", "2", "--output_dir", str(out)]) == 0
+    printed = capsys.readouterr().out
+    result = json.loads((out / "generation.json").read_text())
+    for name in SPEC.group_names:  # the CLI prints each group's acceptance rate
+        assert f"accepted {100 * result['acceptance'][name]:.1f}%" in next(line for line in printed.splitlines() if line.startswith(name))
     ds = datasets.load_from_disk(str(out))["train"]
     assert ds.features["clip_score"] == datasets.Value("float32")
     groups = np.asarray(ds["group"])
@@ -242,7 +247,8 @@ def test_generate_with_the_clip_filter_writes_clip_score_and_acceptance(tiny_cli
     assert result["clip"]["model"] == "tiny-clip" and result["clip"]["revision"] == clip_revision(str(tiny_clip))
     assert result["clip"]["rule"] == "most likely group" and result["config"]["clip_model"] == "tiny-clip"
     card = (out / "README.md").read_text()
-    assert str(tiny_clip) not in card + (out / "generation.json").read_text()  # the CLIP by its name, not this machine's path
+    # the CLIP by its name, not this machine's path (the command line is recorded as typed)
+    assert str(tiny_clip) not in json.dumps([result["clip"], result["config"], card.split("## How it was made")[0]])
     f = result["filter"]["small|red"]
     assert f"| small\\|red | 3 | {f['drawn']} | {f['rejected_blank']} | {f['rejected_wrong_group']} | {100 * result['acceptance']['small|red']:.1f}% |" in card
     assert "clip_score" in card and "CLIP `tiny-clip`" in card
