@@ -246,6 +246,9 @@ def _dispatch(argv: list[str]) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     configure_logging(level)
+    from hf_fair.progress import quiet_library_bars
+
+    quiet_library_bars()  # outside a terminal the libraries' bars would fill the log with redraws
     if not argv or argv[0] in ("-h", "--help"):
         print(usage())
         return 0

@@ -17,6 +17,13 @@ from huggingface_hub import HfApi
 from hf_fair.errors import HfFairError, first_line
 
 
+def check_repo_id(repo_id: str, flag: str = "--push_to_hub") -> str:
+    """A Hub repo id is ``namespace/name``; checked before a command writes anything."""
+    if repo_id.count("/") != 1 or not all(repo_id.split("/")):
+        raise HfFairError(f"{flag} expects 'namespace/name', got '{repo_id}'")
+    return repo_id
+
+
 def publish_folder(
     folder: str | Path,
     repo_id: str,
@@ -32,8 +39,7 @@ def publish_folder(
         raise HfFairError(f"nothing to publish: '{folder}' is not a folder")
     if repo_type not in ("model", "dataset", "space"):
         raise HfFairError(f"repo_type must be model, dataset or space, got '{repo_type}'")
-    if "/" not in repo_id:
-        raise HfFairError(f"--push-to-hub expects 'namespace/name', got '{repo_id}'")
+    check_repo_id(repo_id)
     api = api or HfApi()
     try:
         url = api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)

@@ -140,3 +140,15 @@ def isolated_python(venv: Path) -> Path:
                           check=True, capture_output=True, text=True).stdout.strip()
     Path(site, "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     return py
+
+
+def wrong_modes(root: Path, umask: int = 0o022) -> list[str]:
+    """Paths under ``root`` (itself included) whose permission bits are not what a folder or a
+    file made under ``umask`` gets: 0755 / 0644 under 022 (tempfile's 0700 / 0600 are caught)."""
+    want_dir, want_file = 0o777 & ~umask, 0o666 & ~umask
+    bad = []
+    for p in [root, *sorted(root.rglob("*"))]:
+        mode = p.lstat().st_mode & 0o777
+        if mode != (want_dir if p.is_dir() else want_file):
+            bad.append(f"{p.relative_to(root.parent)} {mode:o}")
+    return bad

@@ -139,10 +139,10 @@ def train_concurrently(trainer: UnitTrainer, jobs: list[tuple[Unit, list, Path, 
     args = trainer.args
     runs = [_start(trainer, unit, images, unit_dir, fingerprint, cc) for unit, images, unit_dir, cc in jobs]
     prior = any(r.class_cache is not None for r in runs)
-    from tqdm.auto import tqdm
+    from hf_fair.progress import progress
 
     steps = {r.unit.name: args.unit_steps(r.unit.n_images) for r in runs}
-    bar = tqdm(total=sum(steps.values()), initial=sum(r.step for r in runs),
+    bar = progress(total=sum(steps.values()), initial=sum(r.step for r in runs),
                desc=f"{len(runs)} units together", leave=False,
                disable=not trainer.accelerator.is_local_main_process and trainer.accelerator.num_processes > 1)
     trainer.unet.train()

@@ -35,11 +35,11 @@ from hf_fair.adapters.trainer import (
     write_manifest,
 )
 from hf_fair.adapters.config import AdapterArguments
-from hf_fair.diffusion.base import load_base
+from hf_fair.diffusion.base import check_base, load_base
 from hf_fair.adapters.concurrent import train_concurrently
 from hf_fair.adapters.units import check_caption_column, plan_units
 from hf_fair.errors import HfFairError
-from hf_fair.io_utils import atomic_dir, write_json
+from hf_fair.io_utils import atomic_dir, removed_on_failure, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -115,10 +115,9 @@ def _class_images(pipe, output: Path, groups_prompts: dict[int, list[str]], args
     an image the reference classifier assigns to another group is redrawn (new seed, same
     prompt): unfiltered, 30% of the embedded base's small|green class images were read as
     another group (docs/ADAPTERS.md), and the prior taught the unit that mistake."""
-    from tqdm.auto import tqdm
-
     from hf_fair.diffusion.draw import sample
     from hf_fair.judges.quality import MIN_STD, check_images
+    from hf_fair.progress import progress
 
     for g, prompts in groups_prompts.items():
         folder = output / "class_images" / f"g{g}"
@@ -135,7 +134,7 @@ def _class_images(pipe, output: Path, groups_prompts: dict[int, list[str]], args
                     redraw = set(pending)
                     seeds = [s + 1_000_003 if i in redraw else s for i, s in enumerate(seeds)]
                 retry = []
-                for lo in tqdm(range(0, len(pending), 32), desc=f"class images g{g}", leave=False):
+                for lo in progress(range(0, len(pending), 32), desc=f"class images g{g}", leave=False):
                     chunk = pending[lo : lo + 32]
                     images = sample(pipe, [per_image[i] for i in chunk], [seeds[i] for i in chunk], args.class_inference_steps,
                                     args.class_guidance_scale)
@@ -194,11 +193,18 @@ def train_adapters(
     accelerator=None,
     api=None,
 ) -> dict:
-    """Train every unit (this process's share of them) and return the manifest."""
+    """Train every unit (this process's share of them) and return the manifest. A run that fails
+    before any unit, clustering or class image is done leaves no folder behind."""
     if not args.output_dir:
         raise HfFairError("--output_dir is required: the adapters folder to write")
-    output = Path(args.output_dir)
+    check_base(args.base)  # before the folder is made
     accelerator = accelerator or make_accelerator(args.mixed_precision)
+    with removed_on_failure(args.output_dir, early=(CONFIG_FILE,), enabled=accelerator.is_main_process):
+        return _train_adapters(args, data_args, cluster_args, dsd, accelerator, api)
+
+
+def _train_adapters(args, data_args, cluster_args, dsd, accelerator, api) -> dict:
+    output = Path(args.output_dir)
     if dsd is None:
         from hf_fair.data import load_group_dataset
 

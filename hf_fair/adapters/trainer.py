@@ -267,9 +267,9 @@ class UnitTrainer:
 
         latents = self.latents(images)
         prompt_emb = self.prompt_embeddings(unit)
-        from tqdm.auto import tqdm
+        from hf_fair.progress import progress
 
-        bar = tqdm(total=total, initial=step, desc=f"{unit.name} ({n} img)",
+        bar = progress(total=total, initial=step, desc=f"{unit.name} ({n} img)",
                    disable=not self.accelerator.is_local_main_process and self.accelerator.num_processes > 1, leave=False)
         self.unet.train()
         while step < total:

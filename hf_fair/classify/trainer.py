@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from accelerate.utils import set_seed
-from tqdm.auto import tqdm
 from transformers import get_scheduler
 
 from hf_fair import runfolder
@@ -32,8 +31,9 @@ from hf_fair.classify.supcon import WithProjection, supcon_loss
 from hf_fair.classify.weights import example_weights
 from hf_fair.data import DataArguments, load_group_dataset, spec_of
 from hf_fair.errors import HfFairError
-from hf_fair.io_utils import atomic_dir, write_json
+from hf_fair.io_utils import apply_umask, atomic_dir, removed_on_failure, write_json
 from hf_fair.metrics import group_metrics
+from hf_fair.progress import progress
 
 logger = logging.getLogger("hf_fair.classify")
 def fingerprint(args: ClassifierArguments, data_args: DataArguments) -> str:
@@ -150,7 +150,7 @@ class ClassifierRun:
         if a.stage == "finetune" and a.finetune_scope == "last_layer":
             model.eval()  # frozen features: batch-norm statistics stay as pretrained
         total, n = 0.0, 0
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{a.epochs}", disable=not acc.is_local_main_process, leave=False)
+        bar = progress(loader, desc=f"epoch {epoch + 1}/{a.epochs}", disable=not acc.is_local_main_process, leave=False)
         for x, y, g, idx in bar:
             w = None if weights is None else weights[idx.cpu()].to(x.device)
             with acc.autocast():
@@ -212,6 +212,18 @@ class ClassifierRun:
 
     # ---------------------------------------------------------------- main
     def run(self) -> dict:
+        # a run that fails before its first epoch is saved (only train.log and config.json written)
+        # leaves no folder behind
+        with removed_on_failure(self.out, early=("train.log", "config.json"), enabled=self.accelerator.is_main_process):
+            try:
+                return self._run()
+            except BaseException:
+                if hasattr(self, "_handler"):
+                    logger.removeHandler(self._handler)
+                    self._handler.close()
+                raise
+
+    def _run(self) -> dict:
         a, acc = self.args, self.accelerator
         done = self._check_folder()
         if done is not None:
@@ -352,6 +364,7 @@ class ClassifierRun:
         acc.wait_for_everyone()
         if acc.is_main_process:
             write_json(partial / PROGRESS, {"epoch": epoch, "step": step, "history": history, "best": best})
+            apply_umask(partial)  # safetensors writes 0600 files whatever the umask
             old = self.out / f"{STATE}.old"
             shutil.rmtree(old, ignore_errors=True)
             if final.exists():

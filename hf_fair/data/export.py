@@ -24,6 +24,10 @@ def export_dataset(
     api=None,
 ) -> Path:
     """Write the dataset atomically; publish afterwards (a failed push leaves the folder intact)."""
+    if push_to_hub:
+        from hf_fair.hub import check_repo_id
+
+        check_repo_id(push_to_hub)  # before the folder is written: a bad id leaves nothing
     out = check_output_dir(output_dir, overwrite)
     card = group_dataset_card(dsd, dataset_name, source, report, command)
     with atomic_dir(out) as tmp:

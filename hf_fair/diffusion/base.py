@@ -12,7 +12,7 @@ import json
 import re
 from pathlib import Path
 
-from hf_fair.errors import HfFairError
+from hf_fair.errors import HfFairError, first_line
 
 EMBEDDED = "embedded"
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -46,6 +46,24 @@ def resolve_base(name_or_path: str | Path = EMBEDDED) -> str:
         f"base '{name}' is neither 'embedded', an existing pipeline folder, nor a Hub model id "
         "(namespace/name); check the path"
     )
+
+
+def check_base(name_or_path: str | Path = EMBEDDED) -> None:
+    """What a command checks before it makes its output folder: the base resolves, and a Hub id is
+    in the local cache when the Hub is off (``HF_HUB_OFFLINE=1``), so it fails with nothing written."""
+    target = resolve_base(name_or_path)
+    if Path(target).is_dir():
+        return
+    from huggingface_hub import constants, snapshot_download
+
+    if constants.HF_HUB_OFFLINE:
+        try:
+            snapshot_download(target, repo_type="model", local_files_only=True)
+        except Exception as e:  # noqa: BLE001 — not cached (or a broken cache): one clear message
+            raise HfFairError(
+                f"base '{name_or_path}' is not in the local Hub cache and HF_HUB_OFFLINE is set ({first_line(e)}); "
+                "download it once while online, or use --base embedded"
+            ) from None
 
 
 def base_revision(name_or_path: str | Path = EMBEDDED) -> str:
@@ -83,6 +101,9 @@ def load_base(
     """
     from diffusers import StableDiffusionPipeline
 
+    from hf_fair.progress import interactive, quiet_library_bars
+
+    quiet_library_bars()  # outside a terminal: no loading bars in the log
     target = resolve_base(name_or_path)
     is_local = Path(target).is_dir()
     kwargs = dict(from_pretrained_kwargs)
@@ -107,5 +128,5 @@ def load_base(
         raise HfFairError(f"could not load base {where} '{name_or_path}': {reason}; {hint}") from None
     if device is not None:
         pipe = pipe.to(device)
-    pipe.set_progress_bar_config(disable=not progress_bar)
+    pipe.set_progress_bar_config(disable=not (progress_bar and interactive()))
     return pipe

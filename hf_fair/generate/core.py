@@ -23,13 +23,15 @@ import numpy as np
 import torch
 
 from hf_fair import runfolder
+from hf_fair.diffusion.base import check_base
 from hf_fair.diffusion.draw import load_pipeline, pick_dtype, sample
 from hf_fair.generate.config import GenerateArguments, fingerprint, uses_clip
 from hf_fair.generate.plan import DrawUnit, Shard, assign, image_seed, make_shards
 from hf_fair.judges.quality import make_judge, score_images
 from hf_fair.generate.sources import UnitSwitcher, adapter_units, resolve_adapters, vanilla_units
 from hf_fair.errors import HfFairError
-from hf_fair.io_utils import atomic_dir, atomic_file, write_json
+from hf_fair.io_utils import atomic_dir, atomic_file, removed_on_failure, write_json
+from hf_fair.progress import progress
 
 logger = logging.getLogger("hf_fair.generate")
 PARTIAL = ".partial"
@@ -177,14 +179,22 @@ def _check_output(out: Path, fp: str, overwrite: bool, store: PartialStore) -> s
 def generate_dataset(args: GenerateArguments, data_args, dsd: datasets.DatasetDict | None = None,
                      command: str | None = None, accelerator=None, api=None) -> dict:
     """Generate (or resume, or find finished) the dataset in ``args.output_dir``; returns the
-    content of its ``generation.json``."""
+    content of its ``generation.json``. A run that fails before its first shard is written
+    leaves no folder behind."""
     from hf_fair.accel import make_accelerator
-
-    from hf_fair.data import load_group_dataset, spec_of
 
     if not args.output_dir:
         raise HfFairError("--output_dir is required: the folder to write the synthetic dataset to")
+    if args.base:
+        check_base(args.base)  # before the folder is made
     acc = accelerator or make_accelerator("no")  # the pipeline dtype is --dtype's
+    with removed_on_failure(args.output_dir, early=(f"{PARTIAL}/config.json",), enabled=acc.is_main_process):
+        return _generate_dataset(args, data_args, dsd, command, acc, api)
+
+
+def _generate_dataset(args, data_args, dsd, command, acc, api) -> dict:
+    from hf_fair.data import load_group_dataset, spec_of
+
     out = Path(args.output_dir)
     if dsd is None:
         dsd, _ = load_group_dataset(data_args)
@@ -239,15 +249,13 @@ def generate_dataset(args: GenerateArguments, data_args, dsd: datasets.DatasetDi
 
 
 def _run_shards(mine: list[Shard], args, manifest, spec, acc, store: PartialStore, judge=None) -> None:
-    from tqdm.auto import tqdm
-
     base = args.base or (manifest or {}).get("base") or "embedded"
     if args.base and manifest and manifest.get("base") not in (None, args.base):
         logger.warning("adapters were trained on base '%s'; generating with --base '%s'", manifest.get("base"), args.base)
     device = torch.device(args.device) if args.device else acc.device
     pipe = load_pipeline(base, device, pick_dtype(args.dtype, device), args.scheduler)
     switcher = UnitSwitcher(pipe)
-    bar = tqdm(total=sum(len(s) for s in mine), desc=f"generate {args.source}", unit="img", disable=not acc.is_local_main_process)
+    bar = progress(total=sum(len(s) for s in mine), desc=f"generate {args.source}", unit="img", disable=not acc.is_local_main_process)
     for shard in mine:
         rows, stats = generate_shard(pipe, switcher, shard, args, spec, judge)
         store.write(shard, rows, stats)

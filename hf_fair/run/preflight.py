@@ -103,3 +103,26 @@ def check_offline(cfg) -> None:
             "on (huggingface-cli download <id>), or point the settings at local copies / offline choices "
             "(base: embedded, encoder: pixels, classifier pretrained: false, clip_model: embedded)"
         )
+
+
+def check_arguments(cfg) -> None:
+    """Every stage's arguments built once, the bases resolved and the classifier models known,
+    before the run folder is made: a bad value fails in the first second with nothing written,
+    not after the stages before the one it belongs to."""
+    from hf_fair.classify.models import check_model_name
+    from hf_fair.diffusion.base import check_base
+
+    for severity in cfg.severities:
+        cfg.data_args(severity)
+    cfg.cluster_args()
+    bases = {cfg.base}
+    for source in cfg.sources():
+        if source != "vanilla":
+            bases.add(cfg.adapter_args(source, output_dir=None).base)
+        generate = cfg.generate_args(source, None if source == "vanilla" else "adapters", output_dir=None)
+        bases.add(generate.base or cfg.base)
+    models = {cfg.classifier_args().model} | ({cfg.pretrain_args().model} if cfg.sources() else set())
+    for model in sorted(models):
+        check_model_name(model)
+    for base in sorted(bases):
+        check_base(base)
