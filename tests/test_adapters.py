@@ -248,6 +248,17 @@ def dreambooth_run(small, tmp_path_factory):
     return out, manifest
 
 
+def test_adapters_folder_holds_no_machine_path(dreambooth_run, lora_run, tmp_path_factory):
+    """A unit's saved UNet names its base by id (diffusers would record the base's folder here)."""
+    from machine_paths import machine_paths
+
+    out, manifest = dreambooth_run
+    for u in manifest["units"]:
+        assert json.loads((out / u["path"] / "unet" / "config.json").read_text())["_name_or_path"] == "embedded"
+    for folder in (out, lora_run):
+        assert machine_paths(folder, folder, tmp_path_factory.getbasetemp()) == []
+
+
 def test_dreambooth_unit_is_a_full_unet(dreambooth_run):
     from diffusers import UNet2DConditionModel
 

@@ -20,6 +20,17 @@ def tiny_folder(tmp_path_factory):
     return folder, parts
 
 
+def test_a_continued_base_names_its_origin_not_its_folder(tmp_path):
+    """diffusers records where a component was loaded from; a saved base names the base it continues instead."""
+    pipe = load_base("embedded")
+    assert str(EMBEDDED_PATH) in pipe.unet.config._name_or_path  # what save_pretrained alone would write
+    save_pipeline(pipe, tmp_path / "pipe", origin="embedded")
+    for part in ("unet", "vae"):
+        assert json.loads((tmp_path / "pipe" / part / "config.json").read_text())["_name_or_path"] == "embedded"
+    shipped = [json.loads((EMBEDDED_PATH / part / "config.json").read_text())["_name_or_path"] for part in ("unet", "vae")]
+    assert shipped == ["embedded", "embedded"]
+
+
 @pytest.fixture(scope="module")
 def embedded():
     return load_base("embedded")

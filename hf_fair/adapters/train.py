@@ -22,6 +22,7 @@ import numpy as np
 from hf_fair import runfolder
 from hf_fair.cluster import ClusterArguments, cluster_grids, cluster_groups, write_cluster_report
 from hf_fair.data.groups import spec_of
+from hf_fair.data.registry import dataset_id
 from hf_fair.adapters.card import adapters_card, unit_card
 from hf_fair.adapters.trainer import (
     CONFIG_FILE,
@@ -48,7 +49,7 @@ def dataset_info(dsd: datasets.DatasetDict, data_args=None) -> dict:
     spec = spec_of(dsd)
     counts = np.bincount(np.asarray(dsd["train"]["group"]), minlength=spec.n_groups).tolist()
     return {
-        "name": getattr(data_args, "dataset", None),
+        "name": dataset_id(getattr(data_args, "dataset", None)),
         "severity": getattr(data_args, "severity", None),
         "data_seed": getattr(data_args, "data_seed", None),
         "group_names": list(spec.group_names),

@@ -317,6 +317,10 @@ class UnitTrainer:
                         "lora_dropout": self.args.lora_dropout}
             StableDiffusionPipeline.save_lora_weights(folder, unet_lora_layers=layers, unet_lora_adapter_metadata=metadata)
         else:
+            from hf_fair.diffusion.base import base_id
+
+            # diffusers records where the UNet was loaded from: the base's id, not this machine's path
+            self.unet.register_to_config(_name_or_path=base_id(self.args.base))
             self.unet.save_pretrained(folder / "unet")
 
 

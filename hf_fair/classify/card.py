@@ -49,7 +49,10 @@ def needs_hf_fair(architecture: str) -> bool:
 
 def write_model_card(folder: Path, metrics: dict, data_args, args) -> None:
     """README.md of a saved classifier ``folder`` (its config.json already written)."""
+    from hf_fair.data.registry import dataset_id
+
     config = json.loads((Path(folder) / "config.json").read_text())
+    dataset = dataset_id(data_args.dataset)  # a local folder by its name, not its place here
     splits = metrics.get("splits", {})
     rows = [
         {"split": s, "wga": f"{m['worst_group_acc'] * 100:.1f}", "bal": f"{m['balanced_acc'] * 100:.1f}", "avg": f"{m['average_acc'] * 100:.1f}"}
@@ -61,15 +64,15 @@ def write_model_card(folder: Path, metrics: dict, data_args, args) -> None:
             evals.append(
                 EvalResult(
                     task_type="image-classification",
-                    dataset_type=data_args.dataset,
-                    dataset_name=f"{data_args.dataset}" + (f" (severity {data_args.severity})" if data_args.severity else ""),
+                    dataset_type=dataset,
+                    dataset_name=f"{dataset}" + (f" (severity {data_args.severity})" if data_args.severity else ""),
                     dataset_split="test",
                     metric_type=key,
                     metric_name=name,
                     metric_value=round(splits["test"][key], 4),
                 )
             )
-    name = f"hf-fair-{data_args.dataset}-{args.objective}"
+    name = f"hf-fair-{dataset}-{args.objective}"
     card_data = ModelCardData(
         library_name="timm",
         tags=["image-classification", "timm", "hf-fair", "group-robustness"],
@@ -85,7 +88,7 @@ def write_model_card(folder: Path, metrics: dict, data_args, args) -> None:
         stage=args.stage,
         scope=args.finetune_scope if args.stage == "finetune" else None,
         seed=args.seed,
-        dataset=data_args.dataset,
+        dataset=dataset,
         severity=data_args.severity,
         rule=metrics.get("selection_rule"),
         epoch=metrics.get("selected_epoch"),

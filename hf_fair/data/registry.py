@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import datasets
 
@@ -51,6 +52,14 @@ def _unused(args: DataArguments, allowed: set[str]) -> None:
     for name in ("data_dir", "hub_dataset", "target", "attribute", "label_column", "attribute_column", "metadata"):
         if getattr(args, name) is not None and name not in allowed:
             raise HfFairError(f"--{name.replace('_', '-')} does not apply to dataset '{args.dataset}'")
+
+
+def dataset_id(name: str | None) -> str | None:
+    """How an artefact names a dataset: a registered name or Hub id as given, a local folder by
+    its name (where it lies on this machine is no part of what was trained)."""
+    if not name or name in DATASET_NAMES or not Path(name).expanduser().is_dir():
+        return name
+    return Path(name).expanduser().resolve().name
 
 
 def load_source(args: DataArguments) -> datasets.DatasetDict:

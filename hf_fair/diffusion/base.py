@@ -66,6 +66,16 @@ def check_base(name_or_path: str | Path = EMBEDDED) -> None:
             ) from None
 
 
+def base_id(name_or_path: str | Path = EMBEDDED) -> str:
+    """How an artefact names its base (``_name_or_path`` of a saved UNet, a card): ``embedded``, the
+    Hub id, or a local folder's name, never where that folder lies on this machine."""
+    name = str(name_or_path)
+    path = Path(name).expanduser()
+    if name == EMBEDDED or not path.is_dir():
+        return name
+    return EMBEDDED if path.resolve() == EMBEDDED_PATH else path.resolve().name
+
+
 def base_revision(name_or_path: str | Path = EMBEDDED) -> str:
     """What identifies a base's weights in cache keys: for a local folder (the embedded base
     included) a hash of its weight files, so a re-trained base never reuses stages made with the

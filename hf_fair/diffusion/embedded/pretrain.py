@@ -413,7 +413,7 @@ def _pretrain(cfg: PretrainArguments, accelerator, command: str | None, out: Pat
             "versions": runfolder.versions("diffusers", "transformers", "accelerate"),
         }
         with atomic_dir(out) as tmp:
-            save_pipeline(pipe, tmp)
+            save_pipeline(pipe, tmp, cfg.init_from)
             write_json(tmp / "training_log.json", info)
             write_model_card(tmp, info)
         shutil.rmtree(work, ignore_errors=True)

@@ -181,11 +181,16 @@ def assemble_pipeline(parts: TinyBaseComponents):
     )
 
 
-def save_pipeline(pipe, folder: str | Path) -> Path:
-    """``save_pretrained`` (safetensors) plus the tokenizer's ``vocab.json``/``merges.txt``."""
+def save_pipeline(pipe, folder: str | Path, origin: str | None = None) -> Path:
+    """``save_pretrained`` (safetensors) plus the tokenizer's ``vocab.json``/``merges.txt``. The
+    UNet's and VAE's ``_name_or_path`` name the base they continue (``origin``), never a path here."""
+    from hf_fair.diffusion.base import base_id
     from hf_fair.diffusion.embedded.tokenizer import save_tokenizer
 
     folder = Path(folder)
+    for part in (pipe.unet, pipe.vae):
+        if origin or "_name_or_path" in part.config:
+            part.register_to_config(_name_or_path=base_id(origin) if origin else "")
     pipe.save_pretrained(str(folder), safe_serialization=True)
     save_tokenizer(pipe.tokenizer, folder / "tokenizer")
     return folder
