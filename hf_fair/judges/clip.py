@@ -166,7 +166,7 @@ class ClipJudge:
             self.scale = model.logit_scale.detach().float().exp()
 
     def _pixels(self, images) -> torch.Tensor:
-        from hf_fair.judges.quality import as_array
+        from hf_fair.judges.images import as_array
 
         arr = as_array(images)
         ip = self.processor.image_processor

@@ -16,6 +16,7 @@ from typing import Protocol
 import numpy as np
 
 from hf_fair.errors import HfFairError
+from hf_fair.judges.images import as_array
 
 FILTERS = ("none", "reference", "clip")
 # a generated image whose grey levels vary less than this is blank (generation and class images alike)
@@ -25,12 +26,6 @@ MIN_STD = 0.02
 class Judge(Protocol):
     def predict_groups(self, images) -> tuple[np.ndarray, np.ndarray]:
         """(label ids, attribute ids) of ``images`` (PIL list or uint8 array n x h x w x 3)."""
-
-
-def as_array(images) -> np.ndarray:
-    if isinstance(images, np.ndarray):
-        return images
-    return np.stack([np.asarray(im.convert("RGB")) for im in images])
 
 
 def blank_mask(images, min_std: float) -> np.ndarray:
