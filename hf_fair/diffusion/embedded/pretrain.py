@@ -112,6 +112,9 @@ def _save_checkpoint(accelerator, folder: Path, step: int, keep: int = 1) -> Non
     accelerator.save_state(str(path))
     if accelerator.is_main_process:
         (path / "DONE").write_text(str(step))
+        from hf_fair.io_utils import apply_umask
+
+        apply_umask(path)  # accelerate's safetensors files are 0600 whatever the umask
         for old_step, old in sorted((int(p.name.split("-")[-1]), p) for p in folder.glob("step-*"))[:-keep]:
             shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()

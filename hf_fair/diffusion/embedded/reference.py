@@ -232,6 +232,9 @@ def main(argv=None) -> int:
     metrics = evaluate_reference(model)
     model.save_pretrained(cfg.output_dir)
     Path(cfg.output_dir, "eval.json").write_text(json.dumps({"config": cfg.__dict__, "metrics": metrics}, indent=2) + "\n")
+    from hf_fair.io_utils import apply_umask
+
+    apply_umask(cfg.output_dir)  # safetensors writes 0600 files whatever the umask
     print(json.dumps(metrics, indent=2))
     return 0
 
