@@ -316,7 +316,8 @@ def _check_resume(work: Path, cfg: ClipPretrainArguments) -> None:
 def train_clip(cfg: ClipPretrainArguments, accelerator, work: Path):
     """The training loop; returns (model, processor, losses). Resumes from ``work``'s checkpoint."""
     from accelerate.utils import set_seed
-    from tqdm.auto import tqdm
+
+    from hf_fair.progress import progress
 
     from hf_fair.diffusion.embedded.pretrain import _Losses, _cosine, _latest_checkpoint, _save_checkpoint
 
@@ -342,7 +343,7 @@ def train_clip(cfg: ClipPretrainArguments, accelerator, work: Path):
     pool = render_pool(cfg.pool_size, cfg.seed, cfg.styles)
     logger.info("rendered %d corpus images in %.0f s", cfg.pool_size, time.time() - t0)
     model.train()
-    bar = tqdm(total=cfg.steps, initial=min(start, cfg.steps), desc="clip", unit="step", disable=not accelerator.is_local_main_process)
+    bar = progress(total=cfg.steps, initial=min(start, cfg.steps), desc="clip", unit="step", disable=not accelerator.is_local_main_process)
     running, t0 = 0.0, time.time()
     max_scale = math.log(100.0)  # CLIP's cap on the logit scale
     for step in range(start, cfg.steps):
