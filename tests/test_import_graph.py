@@ -6,6 +6,8 @@ with everything below it) or module (``hf_fair.cli``): a cycle of either kind fa
 """
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import hf_fair
@@ -127,3 +129,11 @@ def test_drawing_from_a_base_is_shared_not_borrowed():
     assert not {t for t in adapters if t.startswith("hf_fair.generate")}
     assert "hf_fair.diffusion.draw" in GRAPH["hf_fair.adapters.train"]
     assert "hf_fair.diffusion.draw" in GRAPH["hf_fair.generate.core"]
+
+
+def test_python_dash_m_goes_through_the_dispatcher(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "hf_fair", "--version"], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0 and r.stdout.strip() == f"hf-fair {hf_fair.__version__}", r.stderr[-2000:]
+    r = subprocess.run([sys.executable, "-m", "hf_fair", "base", "adherence", "--base", "no/such/base"], capture_output=True, text=True,
+                       cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.startswith("error: ") and "Traceback" not in r.stderr

@@ -72,8 +72,9 @@ def save_checkpoint(
     extra_config: dict | None = None,
 ) -> None:
     """timm's HF format: config.json + model.safetensors, loadable with
-    ``timm.create_model("local-dir:<dir>", pretrained=True)`` (after ``import hf_fair`` for its own architectures). The input size goes into the config's
-    ``pretrained_cfg.input_size`` and the class names into ``label_names`` (timm's own fields)."""
+    ``timm.create_model("local-dir:<dir>", pretrained=True)`` (after ``import hf_fair`` for its own
+    architectures). The input size goes into the config's ``pretrained_cfg.input_size`` and the
+    class names into ``label_names`` (timm's own fields)."""
     from timm.models import save_for_hf
 
     directory = Path(directory)
