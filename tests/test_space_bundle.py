@@ -64,6 +64,16 @@ def test_bad_inputs_write_nothing(real_run, tmp_path):
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
 
 
+def test_bundle_holds_no_machine_path(real_run, tmp_path, tmp_path_factory):
+    """Nothing the bundle ships (run folder, library, assets) names the checkout or a temporary folder here."""
+    from machine_paths import machine_paths
+
+    out = tmp_path / "space"
+    r = _cli("space", "build", str(out), "--run", str(real_run), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert machine_paths(out, tmp_path, real_run, tmp_path_factory.getbasetemp()) == []
+
+
 def test_bundle_is_complete_and_runs_alone_in_a_browser(real_run, tmp_path):
     out = tmp_path / "space"
     r = _cli("space", "build", str(out), "--run", str(real_run), cwd=tmp_path)

@@ -96,6 +96,20 @@ def copy_run(run: Path, dest: Path) -> dict:
     return counts
 
 
+def relative_paths(folder: Path, run: Path) -> None:
+    """Paths into ``run`` that its files hold as this machine wrote them (a config's output_dir, a
+    classifier's init) become paths from the Space's root (``run/...``): nothing names the build machine."""
+    places = sorted({str(run.resolve()), str(run.absolute())}, key=len, reverse=True)
+    for f in sorted(folder.rglob("*")):
+        if f.suffix not in (".json", ".yaml", ".md") or not f.is_file():
+            continue
+        text = new = f.read_text()
+        for place in places:
+            new = new.replace(place, RUN_DIR)
+        if new != text:
+            f.write_text(new)
+
+
 def requirements() -> list[str]:
     """hf-fair's runtime requirements as installed (gradio itself comes from the Space's sdk_version)."""
     try:
@@ -130,7 +144,9 @@ def build_space(args: SpaceBuildArguments) -> Path:
     out = check_output_dir(args.output_dir, args.overwrite, flag="OUTPUT_DIR")
     with atomic_dir(out) as tmp:
         counts = copy_run(run, tmp / RUN_DIR)
-        shutil.copytree(PACKAGE_DIR, tmp / "hf_fair", ignore=SKIP)
+        relative_paths(tmp / RUN_DIR, run)
+        # the library as installed, without hidden scratch folders (a pretraining's .<name>.work)
+        shutil.copytree(PACKAGE_DIR, tmp / "hf_fair", ignore=shutil.ignore_patterns(".*", "__pycache__", "*.pyc"))
         (tmp / "app.py").write_text(LAUNCHER)
         (tmp / "requirements.txt").write_text(
             "# hf-fair's runtime dependencies; the library itself is the hf_fair/ folder of this Space\n" + "\n".join(requirements()) + "\n"
