@@ -103,8 +103,9 @@ def build_app(run: str | None = None) -> gr.Blocks:
             with gr.Row():
                 gen_source = gr.Radio([(SOURCE_LABELS[s], s) for s in SOURCES], value="vanilla", label="source")
                 gen_found = gr.Dropdown(found_adapters, value=None, label="adapters found in the run (pick one)", scale=2, elem_id="gen-found")
-            gen_adapters = gr.Textbox(label="adapters: folder or Hub repo id (not used by the vanilla source)",
-                                      placeholder="runs/demo/severity-0.99/adapters/lora-... or user/hf-fair-lora", elem_id="gen-adapters")
+            gen_adapters = gr.Textbox(label="adapters: a folder (relative to the run folder, or any other) or a Hub repo id "
+                                            "(not used by the vanilla source)",
+                                      placeholder="severity-0.99/adapters/lora-... or user/hf-fair-lora", elem_id="gen-adapters")
             with gr.Row():
                 gen_group = gr.Dropdown(["small|red", "small|green", "large|red", "large|green"], value="small|green", label="group")
                 gen_unit = gr.Dropdown([ALL_UNITS], value=ALL_UNITS, label="unit (a prompt, or a cluster's adapter)")
