@@ -57,6 +57,8 @@ def test_wheel_carries_runtime_assets(wheel_env):
         "hf_fair/assets/tiny-sd/model_index.json",
         "hf_fair/assets/tiny-sd/unet/diffusion_pytorch_model.safetensors",
         "hf_fair/assets/reference-classifier/model.safetensors",
+        "hf_fair/assets/tiny-clip/model.safetensors",
+        "hf_fair/assets/tiny-clip/processor_config.json",
         "hf_fair/evaluate_metrics/group_accuracy/group_accuracy.py",
     ):
         assert needed in names, needed
