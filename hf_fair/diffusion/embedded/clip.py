@@ -422,9 +422,9 @@ def pretrain_clip(cfg: ClipPretrainArguments, accelerator=None, command: str | N
             work.mkdir(parents=True, exist_ok=True)
             _check_resume(work, cfg)
         accelerator.wait_for_everyone()
-        t_start = time.time()
+        t_start, cpu_start = time.time(), time.process_time()
         model, processor, losses = train_clip(cfg, accelerator, work)
-        elapsed = time.time() - t_start
+        elapsed, cpu = time.time() - t_start, time.process_time() - cpu_start
         if accelerator.is_main_process:
             from hf_fair.diffusion.embedded.clip_card import write_clip_card
             from hf_fair.io_utils import atomic_dir, write_json
@@ -444,6 +444,7 @@ def pretrain_clip(cfg: ClipPretrainArguments, accelerator=None, command: str | N
                 "group_prompts": coverage["prompts"],
                 "num_processes": accelerator.num_processes,
                 "train_seconds": round(elapsed, 1),
+                "cpu_seconds": round(cpu, 1),  # this process's CPU time (of this run only, on resume)
                 "command": command,
                 "versions": runfolder.versions("transformers", "torch", "accelerate"),
             }

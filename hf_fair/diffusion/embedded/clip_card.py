@@ -49,7 +49,7 @@ probs = model(**inputs).logits_per_image.softmax(dim=1)
   push away images that match a caption exactly (docs/CLIP.md).
 * **Training**: {steps} steps of {batch} pairs x {procs} process(es), AdamW lr {lr} (warm-up
   {warmup}, cosine to 10%), weight decay {wd}, logit scale capped at 100 (final {scale}), seed
-  {seed}; {minutes:.0f} min on CPU; final loss {last_loss}.
+  {seed}; {minutes:.0f} min wall-clock{cpu}; final loss {last_loss}.
 
 Command (from the repository root; re-running it resumes an interrupted run):
 
@@ -117,6 +117,7 @@ def write_clip_card(folder: str | Path, info: dict, accuracy: dict | None = None
                         if cfg["positives"] == "caption" else "the diagonal as the only positive (CLIP's plain loss)"),
         steps=cfg["steps"], batch=cfg["batch_size"], procs=info.get("num_processes", 1), lr=cfg["lr"], warmup=cfg["warmup_steps"],
         wd=cfg["weight_decay"], scale=info.get("logit_scale"), seed=cfg["seed"], minutes=info.get("train_seconds", 0) / 60,
+        cpu=(f" ({info['cpu_seconds'] / 60:.0f} min of CPU time)" if info.get("cpu_seconds") else " on a shared 2-core CPU"),
         last_loss=f"{losses[-1]:.4f}" if losses else "n/a",
         command=info.get("command") or "hf-fair base pretrain-clip --output_dir hf_fair/assets/tiny-clip",
         accuracy="\n\n".join(parts) or "Not measured yet: `python scripts/clip_accuracy.py`.",
