@@ -159,3 +159,11 @@ def test_bad_options_give_one_line_and_no_folder(tmp_path, capsys):
     assert len(err) == 1 and "--positives" in err[0]
     assert cli_main(["base", "pretrain-clip", "--output_dir", str(out), "--patch_size", "5"]) == 2
     assert not out.exists() and not (tmp_path / ".clip.work").exists()
+
+
+def test_help_lists_the_training_options(capsys):
+    with pytest.raises(SystemExit) as done:
+        cli_main(["base", "pretrain-clip", "--help"])
+    assert done.value.code == 0
+    text = capsys.readouterr().out
+    assert "--positives" in text and "--corpus_styles" in text and "--pool_size" in text

@@ -90,7 +90,7 @@ class ClipPretrainArguments:
     patch_size: int = field(default=0, metadata={"help": "ViT patch size (0 = the preset's)"})
     steps: int = field(default=2400, metadata={"help": "optimisation steps"})
     batch_size: int = field(default=128, metadata={"help": "image-caption pairs per step and process"})
-    lr: float = field(default=2e-3, metadata={"help": "AdamW learning rate (linear warm-up, cosine decay to 10%)"})
+    lr: float = field(default=2e-3, metadata={"help": "AdamW learning rate (linear warm-up, cosine decay to a tenth of it)"})
     warmup_steps: int = field(default=150, metadata={"help": "linear warm-up steps"})
     weight_decay: float = field(default=0.05, metadata={"help": "AdamW weight decay"})
     pool_size: int = field(default=20000, metadata={"help": "corpus images rendered once per run and re-captioned at every draw"})
