@@ -145,3 +145,18 @@ def test_bundle_is_complete_and_runs_alone_in_a_browser(real_run, tmp_path):
                 browser.close()
     finally:
         stop(proc)
+
+
+def test_bundle_gets_the_users_umask(real_run, tmp_path):
+    """Under umask 022 every folder of the bundle is 0755 and every file 0644, whatever the
+    modes of the run it copies (atomic_dir gives the whole bundle the umask before renaming it)."""
+    from fixtures import wrong_modes
+
+    from hf_fair.space.bundle import main as space_main
+
+    before = os.umask(0o022)
+    try:
+        assert space_main([str(tmp_path / "space"), "--run", str(real_run)]) == 0
+    finally:
+        os.umask(before)
+    assert (tmp_path / "space" / "app.py").is_file() and wrong_modes(tmp_path / "space") == []
