@@ -103,7 +103,10 @@ def write_clip_card(folder: str | Path, info: dict, accuracy: dict | None = None
     ).to_yaml()
     parts = []
     if accuracy:
-        parts.append(f"Measured by `{accuracy['command']}` ({accuracy['judge']}):\n\n" + accuracy_table(accuracy))
+        parts.append(f"Measured by `{accuracy['command']}` ({accuracy['judge']}):\n\n" + accuracy_table(accuracy)
+                     + "\n\nThe reference classifier (`hf_fair/assets/reference-classifier`) was trained on the benchmark's own "
+                     "train and validation handwriting, recoloured; this CLIP never saw a benchmark image. On the vanilla "
+                     "draws the truth is the prompted group, so a draw the base got wrong counts against both judges.")
     corpus = _corpus_table(info.get("corpus_check") or {})
     if corpus:
         parts.append("At the end of training, on fresh corpus renders (seeds no training batch used):\n\n" + corpus)
