@@ -18,6 +18,9 @@ image is the ratio of the time per drawn image, which is what is measured. The a
 of each group under the CLIP's keep rule is printed beside it. One warm-up call each, then
 alternating repeats; the median counts.
 
+The judge's own time inside each clip run is also printed as a share of that run; on a shared
+machine it is the steadier figure, since it does not depend on the load swinging between runs.
+
 Last line: ``RATIO <clip/plain throughput>`` (images per second on the same draws; target >= 0.85).
 """
 
@@ -80,6 +83,18 @@ def main() -> None:
     t = time.perf_counter()
     judge = make_judge("clip", spec, a.clip_model, a.clip_min_prob, "embedded", device, dtype)
     judge_load = time.perf_counter() - t
+    # the judge's own time inside the clip runs: a share of the same run, free of the load swings
+    # between runs that a shared machine gives the two medians
+    judge_seconds = [0.0]
+    verdict = judge.verdict
+
+    def timed_verdict(images, group):
+        t = time.perf_counter()
+        out = verdict(images, group)
+        judge_seconds[0] += time.perf_counter() - t
+        return out
+
+    judge.verdict = timed_verdict
     pipes = {side: load_pipeline("embedded", device, dtype) for side in ("clip", "plain")}
     switchers = {side: UnitSwitcher(p) for side, p in pipes.items()}
     n_params = sum(p.numel() for p in judge.model.parameters())
@@ -94,11 +109,14 @@ def main() -> None:
     run(pipes["clip"], switchers["clip"], warm, replace(clip_args, images_per_group=4), spec, judge)
     run(pipes["plain"], switchers["plain"], warm, replace(plain_args, images_per_group=4), spec, None)
 
-    times, stats = {"clip": [], "plain": []}, {}
+    times, stats, shares = {"clip": [], "plain": []}, {}, []
     for r in range(a.repeats):
         for side in ("clip", "plain") if r % 2 == 0 else ("plain", "clip"):
+            judge_seconds[0] = 0.0
             dt, st = run(pipes[side], switchers[side], shards, clip_args if side == "clip" else plain_args, spec,
                          judge if side == "clip" else None)
+            if side == "clip":
+                shares.append(judge_seconds[0] / dt)
             times[side].append(dt)
             stats[side] = st
     n = quota * spec.n_groups
@@ -108,7 +126,10 @@ def main() -> None:
     accepted_all = sum(st["drawn"] - st["kept_wrong_group"] - st["rejected_blank"] for st in stats["clip"].values())
     print(f"clip  (sample + CLIP judge + clip_score)  {rate['clip']:7.2f} images/s  runs {[round(x, 2) for x in times['clip']]} s")
     print(f"plain (sample, no filter)                {rate['plain']:7.2f} images/s  runs {[round(x, 2) for x in times['plain']]} s")
-    print(f"CLIP scoring: {1000 * (statistics.median(times['clip']) - statistics.median(times['plain'])) / n:.2f} ms per image (difference of medians)")
+    share = statistics.median(shares)
+    print(f"CLIP judge inside the clip runs: {100 * share:.2f}% of the time ({[round(100 * x, 2) for x in shares]} %), "
+          f"{1000 * share * statistics.median(times['clip']) / n:.2f} ms per image; "
+          f"in-run ratio (time without the judge / with it) {1 - share:.3f}")
     print("acceptance under the CLIP rule: " + ", ".join(f"{g} {100 * r:.1f}%" for g, r in acceptance.items())
           + f"; all {100 * accepted_all / drawn_all:.1f}%")
     print(f"RATIO {rate['clip'] / rate['plain']:.3f}")

@@ -133,12 +133,6 @@ def test_keep_rules(tiny_clip):
 def test_embedded_clip_drops_wrong_colour_and_class_keeps_right():
     """Fresh corpus renders of known (digit, colour): judged for their own group they are kept,
     judged for the group of the other colour or the other class they are dropped."""
-    from hf_fair.judges.clip import embedded_clip_folder
-
-    try:
-        embedded_clip_folder()
-    except HfFairError:
-        pytest.skip("the embedded CLIP (hf_fair/assets/tiny-clip) is not in this checkout yet")
     judge = make_judge("clip", SPEC, base="embedded")
     kept, dropped_colour, dropped_class = [], [], []
     for g in range(SPEC.n_groups):
@@ -194,6 +188,10 @@ def test_fingerprint_names_the_clip_by_its_weights(tiny_clip, tmp_path):
     assert fp(clip_model=str(tiny_clip)) == fp(clip_model=str(copy))  # where it lies does not matter
     assert fp(clip_model=str(tiny_clip)) != fp(clip_model=str(tiny_clip), clip_min_prob=0.5)
     assert fp(clip_model=str(tiny_clip)) != fp(clip_model="org/tiny-clip")
+    # the default with the embedded base is the embedded CLIP, named by its weights like any folder
+    from hf_fair.diffusion.embedded.clip import embedded_clip_path
+
+    assert fp() == fp(clip_model="embedded") == fp(clip_model=str(embedded_clip_path())) != fp(clip_model=str(tiny_clip))
     other = write_tiny_clip(tmp_path / "other")
     (other / "model.safetensors").write_bytes((other / "model.safetensors").read_bytes()[:-4] + b"\0\0\0\0")
     assert fp(clip_model=str(tiny_clip)) != fp(clip_model=str(other))
@@ -293,9 +291,5 @@ def test_adapters_class_filter_accepts_clip_on_the_embedded_base():
 
     with pytest.raises(HfFairError, match="--class_filter_classifier clip judges with the embedded CLIP.*--base org/some-sd"):
         judge("org/some-sd")
-    try:
-        clip_judge = judge("embedded")
-    except HfFairError as e:
-        assert "embedded CLIP is missing" in str(e)  # until the embedded CLIP is in the checkout
-    else:
-        assert isinstance(clip_judge, ClipJudge) and clip_judge.prompts[0] == "a red digit 0"
+    clip_judge = judge("embedded")
+    assert isinstance(clip_judge, ClipJudge) and clip_judge.prompts[0] == "a red digit 0"
