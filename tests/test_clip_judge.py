@@ -275,10 +275,10 @@ def test_offline_preflight_names_a_hub_clip_missing_from_the_cache(tiny_clip, tm
     for quiet in (cfg(filter_classifier="clip"), cfg(filter_classifier="clip", clip_model=str(tiny_clip)),
                   cfg(filter_classifier="reference"), cfg(filter_classifier="clip", clip_model="org/x", quality_filter=False)):
         assert not [r for r in hub_references(quiet) if "clip" in r[0]]  # embedded, a folder, or no CLIP filter
-    if "recipe" in __import__("hf_fair.run.config", fromlist=["SECTIONS"]).SECTIONS:  # the runner's recipe section
-        with pytest.raises(HfFairError, match=r"recipe.clip_model = org/missing-clip"):
-            check_offline(RunArguments(methods=["erm", "vanilla"], sections={"generate": {"images_per_group": 2},
-                                                                           "recipe": {"filter": "clip", "clip_model": "org/missing-clip"}}))
+    # the runner's recipe section sets the filter for every source
+    with pytest.raises(HfFairError, match=r"recipe.clip_model = org/missing-clip"):
+        check_offline(RunArguments(methods=["erm", "vanilla"], sections={"generate": {"images_per_group": 2},
+                                                                       "recipe": {"filter": "clip", "clip_model": "org/missing-clip"}}))
 
 
 def test_adapters_class_filter_accepts_clip_on_the_embedded_base():
