@@ -80,19 +80,13 @@ def base_revision(name_or_path: str | Path = EMBEDDED) -> str:
     """What identifies a base's weights in cache keys: for a local folder (the embedded base
     included) a hash of its weight files, so a re-trained base never reuses stages made with the
     old one; for a Hub id, the id (its revision is the Hub's business)."""
-    import hashlib
-
     where = resolve_base(name_or_path)
     folder = Path(where)
     if not folder.is_dir():
         return where
-    digest = hashlib.sha256()
-    for f in sorted(folder.rglob("*.safetensors")) + sorted(folder.rglob("*.bin")):
-        digest.update(str(f.relative_to(folder)).encode())
-        with open(f, "rb") as fh:  # streamed: an SD 1.5 UNet is 3.4 GB
-            for chunk in iter(lambda: fh.read(1 << 24), b""):
-                digest.update(chunk)
-    return digest.hexdigest()[:16]
+    from hf_fair.io_utils import weights_digest
+
+    return weights_digest(folder)
 
 
 def load_base(

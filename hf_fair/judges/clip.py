@@ -15,7 +15,6 @@ own probability is at least ``min_prob`` (``0`` keeps everything and only scores
 
 from __future__ import annotations
 
-import hashlib
 import re
 from pathlib import Path
 
@@ -88,13 +87,9 @@ def clip_revision(id_or_path: str) -> str:
     folder = Path(where)
     if not folder.is_dir():
         return where
-    digest = hashlib.sha256()
-    for f in sorted(folder.rglob("*.safetensors")) + sorted(folder.rglob("*.bin")):
-        digest.update(str(f.relative_to(folder)).encode())
-        with open(f, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 24), b""):
-                digest.update(chunk)
-    return digest.hexdigest()[:16]
+    from hf_fair.io_utils import weights_digest
+
+    return weights_digest(folder)
 
 
 def load_clip(id_or_path: str, device=None, dtype=None):
