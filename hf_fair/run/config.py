@@ -215,7 +215,10 @@ class RunArguments:
             data = apply_settings(base, settings)
             if any(k in ("variants", "variant", "output_dir") for k in (changes or {})):
                 raise HfFairError(f"variant '{name}' may not change variants, variant or output_dir")
-            out.append(config_from_dict({**data, "variant": name}, where=f"variant '{name}'"))
+            try:
+                out.append(config_from_dict({**data, "variant": name}, where=f"variant '{name}'"))
+            except HfFairError as e:  # name the variant whose change is bad, not only the option
+                raise HfFairError(f"variant '{name}': {e}") from None
         return out
 
 
