@@ -152,3 +152,11 @@ def wrong_modes(root: Path, umask: int = 0o022) -> list[str]:
         if mode != (want_dir if p.is_dir() else want_file):
             bad.append(f"{p.relative_to(root.parent)} {mode:o}")
     return bad
+
+
+def first_per_group(ds, n: int, n_groups: int):
+    """The first ``n`` examples of each group of ``ds``, in their original order (small test sets)."""
+    import numpy as np
+
+    g = np.asarray(ds["group"])
+    return ds.select(np.sort(np.concatenate([np.flatnonzero(g == k)[:n] for k in range(n_groups)])))

@@ -12,6 +12,7 @@ from pathlib import Path
 import datasets
 import numpy as np
 import pytest
+from fixtures import first_per_group
 import torch
 from PIL import Image
 
@@ -49,8 +50,7 @@ def small():
     spec = spec_of(dsd)
 
     def take(ds, n):
-        g = np.asarray(ds["group"])
-        return ds.select(np.sort(np.concatenate([np.flatnonzero(g == k)[:n] for k in range(spec.n_groups)])))
+        return first_per_group(ds, n, spec.n_groups)
 
     return attach_spec(datasets.DatasetDict({"train": take(dsd["train"], 12), "test": take(dsd["test"], 12)}), spec)
 

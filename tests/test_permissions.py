@@ -7,6 +7,7 @@ import os
 import datasets
 import numpy as np
 import pytest
+from fixtures import first_per_group
 import torch
 from fixtures import wrong_modes
 
@@ -34,8 +35,7 @@ def small():
     spec = spec_of(dsd)
 
     def take(ds, n):
-        g = np.asarray(ds["group"])
-        return ds.select(np.sort(np.concatenate([np.flatnonzero(g == k)[:n] for k in range(spec.n_groups)])))
+        return first_per_group(ds, n, spec.n_groups)
 
     return attach_spec(datasets.DatasetDict({s: take(dsd[s], 8) for s in ("train", "validation", "test")}), spec)
 
