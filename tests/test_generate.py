@@ -189,8 +189,12 @@ def test_frechet_distance():
     with pytest.raises(HfFairError, match="at least 2 images"):
         frechet_distance(a[:1], a)
     assert resolve_encoder("auto", "colored-digits") == "reference"
-    with pytest.raises(HfFairError, match="--fidelity_encoder timm"):
+    # colored-mnist is of the embedded world too: the reference encoder never saw MNIST
+    assert resolve_encoder("auto", "colored-mnist") == "reference"
+    assert resolve_encoder("pixels", "colored-mnist") == "pixels"
+    with pytest.raises(HfFairError, match="--fidelity_encoder timm") as e:
         resolve_encoder("auto", "celeba")
+    assert "'celeba'" in str(e.value) and "colored-mnist" in str(e.value)
 
 
 def test_card_lists_counts_per_group(vanilla_run):

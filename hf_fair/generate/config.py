@@ -44,7 +44,7 @@ class GenerateArguments:
     max_attempts: int = field(default=8, metadata={"help": "draws per slot before the filter gives up (blank: error; wrong group: kept and counted)"})
     fidelity: bool = field(default=True, metadata={"help": "write fidelity.json/md (Frechet distance to real images, reference accuracy)"})
     fidelity_split: str = field(default="test", metadata={"help": "real split the fidelity report compares with (test is group-balanced)"})
-    fidelity_encoder: str = field(default="auto", metadata={"help": "auto | reference | timm:<model>"})
+    fidelity_encoder: str = field(default="auto", metadata={"help": "auto (reference for colored-digits and colored-mnist) | reference | pixels | timm:<model> | hf:<model id>"})
     grid: bool = field(default=True, metadata={"help": "write grid.png (first images of each group)"})
     device: str = field(default=None, metadata={"help": "torch device (default: the process's accelerator device)"})
     dtype: str = field(default="auto", metadata={"help": "auto (fp16 on GPU, fp32 on CPU) | fp32 | fp16 | bf16"})

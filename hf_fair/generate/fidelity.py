@@ -10,7 +10,7 @@ Two numbers per (source, group), both from one fixed encoder:
   so a reader can tell a weak judge from a bad generator.
 
 Encoders: ``reference`` (the shipped digit/colour classifier's pooled features, the embedded
-world), ``pixels``, ``timm:<model>`` or ``hf:<model id>`` (see :func:`hf_fair.cluster.encode`).
+world; what ``auto`` picks for colored-digits and colored-mnist), ``pixels``, ``timm:<model>`` or ``hf:<model id>`` (see :func:`hf_fair.cluster.encode`).
 """
 
 from __future__ import annotations
@@ -29,13 +29,20 @@ from sklearn.preprocessing import StandardScaler
 from hf_fair.errors import HfFairError
 
 
+# datasets of the embedded world: ``auto`` reads them with the reference classifier's features
+# (a fixed encoder trained on the embedded corpus's digits, never on MNIST, so it favours no source)
+REFERENCE_DATASETS = ("colored-digits", "colored-mnist")
+
+
 def resolve_encoder(encoder: str, dataset_name: str | None) -> str:
+    """``auto``: ``reference`` for the embedded benchmarks (colored-digits, colored-mnist); any
+    other dataset must name its encoder."""
     if encoder != "auto":
         return encoder
-    if dataset_name == "colored-digits":
+    if dataset_name in REFERENCE_DATASETS:
         return "reference"
     raise HfFairError(
-        f"--fidelity_encoder auto only knows the embedded colored-digits; for '{dataset_name}' pass "
+        f"--fidelity_encoder auto only knows the embedded benchmarks {list(REFERENCE_DATASETS)}; for '{dataset_name}' pass "
         "--fidelity_encoder timm:<model> (e.g. timm:resnet50.a1_in1k) or hf:<model id> (e.g. hf:facebook/dinov2-small)"
     )
 
