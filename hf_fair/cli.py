@@ -158,6 +158,12 @@ def cmd_plot(argv: list[str]) -> int:
     return plot_main(argv)
 
 
+def cmd_gap(argv: list[str]) -> int:
+    from hf_fair.run.gap_cli import main as gap_main
+
+    return gap_main(argv)
+
+
 def cmd_demo(argv: list[str]) -> int:
     from hf_fair.run.demo import main as demo_main
 
@@ -179,6 +185,7 @@ COMMANDS: dict[tuple[str, ...], tuple[Callable[[list[str]], int], str]] = {
     ("adapters", "style-probe"): (cmd_adapters_style_probe, "share of an adapter's colored-digits images that look handwritten, vs the base"),
     ("generate",): (cmd_generate, "generate a group-balanced synthetic dataset from a base and adapters"),
     ("run",): (cmd_run, "the whole experiment from one YAML: data -> adapters -> generate -> classify -> report"),
+    ("gap",): (cmd_gap, "the base's domain gap: Frechet of its vanilla draws to the real train images, and how an oracle reads them"),
     ("plot",): (cmd_plot, "redraw the worst-group accuracy plot from results.json files or run folders"),
     ("demo",): (cmd_demo, "run the embedded default end to end and print the results table"),
     ("space", "build"): (cmd_space, "write a deployable Gradio Space folder from a finished run"),

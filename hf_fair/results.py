@@ -75,7 +75,30 @@ def results_markdown(doc: dict, group_names: list[str] | None = None) -> str:
             [c for c in paper_claims(doc, best) if not c["claim"].startswith("best synthetic")])
     if doc.get("fidelity"):
         text += "\n" + fidelity_markdown(doc["fidelity"], group_names)
+    if doc.get("domain_gap"):
+        text += "\n" + domain_gap_markdown(doc["domain_gap"], group_names)
     return text
+
+
+def domain_gap_markdown(gap: dict, group_names: list[str] | None = None) -> str:
+    """The results document's ``domain_gap`` (optional; hf_fair/run/domain_gap.py): per group, the
+    Frechet distance of the base's unfiltered vanilla draws to the real train images and how often
+    the oracle reads their label (and a group reader their group) right."""
+    pct = lambda x: "-" if x is None else f"{100 * x:.1f}"  # noqa: E731
+    names = group_names or [str(g) for g in sorted(gap.get("per_group", {}), key=int)]
+    lines = [f"Domain gap before any method ({gap.get('images_per_group')} unfiltered vanilla draws per group against the real "
+             f"train images, encoder `{gap.get('encoder')}`; details in {gap.get('file', 'domain_gap.json')}):", "",
+             "| group | real train | Frechet | oracle reads label % | group reader reads group % |", "|---|---:|---:|---:|---:|"]
+    for g, name in enumerate(names):
+        v = gap.get("per_group", {}).get(str(g))
+        if v is None:
+            continue
+        fd = "-" if v.get("frechet") is None else f"{v['frechet']:.1f}"
+        lines.append(f"| {name.replace('|', chr(92) + '|')} | {v['n_real']} | {fd} | {pct(v['label_read'])} | {pct(v['group_read'])} |")
+    o = gap.get("oracle_test")
+    if o:
+        lines.append(f"\nThe oracle on the real test split: {pct(o['average_acc'])}% average, {pct(o['worst_group_acc'])}% worst group.")
+    return "\n".join(lines) + "\n"
 
 
 def _claim_lines(claims: list[dict]) -> str:

@@ -38,3 +38,17 @@ def predict_proba(model_dir: str, image) -> dict[str, float]:
     model, transform, _, names = load_classifier(str(model_dir))
     probs = torch.softmax(model(transform(image.convert("RGB")).unsqueeze(0)), dim=-1)[0].tolist()
     return dict(zip(names, probs))
+
+
+@torch.no_grad()
+def predict_labels(model_dir: str, images, batch_size: int = 256) -> "np.ndarray":
+    """Predicted class index of each PIL image (the checkpoint's evaluation transform, in batches)."""
+    import numpy as np
+
+    model, transform, _, _ = load_classifier(str(model_dir))
+    images = list(images)
+    out = []
+    for start in range(0, len(images), batch_size):
+        x = torch.stack([transform(im.convert("RGB")) for im in images[start : start + batch_size]])
+        out.append(model(x).argmax(-1).numpy())
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)

@@ -13,6 +13,7 @@ adapters:   {max_train_steps: 200}         # AdapterArguments shared by every so
 lora:       {learning_rate: 1e-3}          # per-source overrides of `adapters`
 generate:   {images_per_group: 200}        # GenerateArguments shared by every source
 recipe:     {filter: clip, weighting: clip_score, supcon_weight: 0.5}  # RecipeArguments: every source's pretraining
+domain_gap: {enabled: true, images_per_group: 256}  # DomainGapArguments: the base's gap, before any method
 classifier: {model: resnet18, epochs: 20}  # ClassifierArguments of real-data training and finetuning
 pretrain:   {epochs: 10}                   # overrides of `classifier` for synthetic pretraining
 ```
@@ -36,6 +37,7 @@ from hf_fair.data import DataArguments
 from hf_fair.adapters.config import AdapterArguments
 from hf_fair.generate.config import GenerateArguments
 from hf_fair.errors import HfFairError
+from hf_fair.run.domain_gap import DomainGapArguments
 from hf_fair.run.recipe import GENERATE_KEYS, PRETRAIN_KEYS, RecipeArguments
 
 from hf_fair.generate.sources import CAPTIONED, SOURCE_TABLE, SOURCES
@@ -49,6 +51,7 @@ SECTIONS = {
     **{source: AdapterArguments for source in SOURCE_ADAPTERS},  # per-source overrides of `adapters`
     "generate": GenerateArguments,
     "recipe": RecipeArguments,
+    "domain_gap": DomainGapArguments,
     "classifier": ClassifierArguments,
     "pretrain": ClassifierArguments,
 }
@@ -137,6 +140,8 @@ class RunArguments:
             raise HfFairError(f"variant names {bad} may use letters, digits, '_', '-' and '.' only (they name files)")
         if self.variants and self.variant is None:
             self.variant_configs()  # every variant's changes are checked before any stage runs
+        if "domain_gap" in self.sections:
+            self.domain_gap()  # its own checks, before any stage runs
         if "recipe" in self.sections:
             self.recipe()  # its own checks, before any stage runs
             twice = {name: sorted(set(self.sections.get(name, {})) & keys) for name, keys in
@@ -175,6 +180,21 @@ class RunArguments:
 
     def recipe(self) -> RecipeArguments:
         return self._build(RecipeArguments, "recipe")
+
+    def domain_gap(self) -> DomainGapArguments:
+        return self._build(DomainGapArguments, "domain_gap")
+
+    def gap_generate_args(self) -> GenerateArguments:
+        """The domain gap's draws: vanilla with the generate section's sampling settings (steps,
+        guidance, scheduler, prompts, batch size, seed), unfiltered (no judge, no blank check, no recipe):
+        the base's images as they come."""
+        gap = self.domain_gap()
+        # the section's quota and filter settings are the sources', not the draws'
+        values = {k: v for k, v in self.sections.get("generate", {}).items() if k not in GAP_DROPS}
+        values.update(source="vanilla", images_per_group=gap.images_per_group, filter_classifier="none",
+                      quality_filter=False, fidelity=False)
+        values.setdefault("base", self.base)
+        return build_config(GenerateArguments, values, where="section(s) ['generate'] (the domain gap's draws)")
 
     def generate_args(self, source: str, adapters: str | None, output_dir: str) -> GenerateArguments:
         args = self._build(GenerateArguments, "generate", output_dir=output_dir, source=source, adapters=adapters,
@@ -221,6 +241,10 @@ class RunArguments:
                 raise HfFairError(f"variant '{name}': {e}") from None
         return out
 
+
+# generate options the domain gap's draws do not take from the generate section
+GAP_DROPS = {"match", "images_per_group", "filter_classifier", "clip_model", "clip_min_prob", "max_attempts", "min_std",
+             "quality_filter", "fidelity", "fidelity_encoder", "fidelity_split", "push_to_hub", "private"}
 
 TOP_LEVEL = {f.name for f in fields(RunArguments) if f.name != "sections"}
 

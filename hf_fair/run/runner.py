@@ -7,6 +7,9 @@ epoch), and changing one setting recomputes only what depends on it::
 
     <output_dir>/severity-<b>/
         clusters/                         cluster report (sizes, ARI, grids)
+        domain_gap/draws-<key>/           with `domain_gap: {enabled: true}`: the base's unfiltered
+        domain_gap/group_reader-seed0-<key>/   vanilla draws and the group reader (hf_fair/run/domain_gap.py)
+        domain_gap.json, domain_gap.md    the gap per group (the oracle, seed 0, is the oracle row's)
         adapters/<source>-<key>/          manifest.json + one folder per unit
         synthetic/<source>-<key>/         group-balanced DatasetDict + fidelity report
         classify/pretrain-<source>-seed<s>-<key>/    classifier pretrained on synthetic data
@@ -104,6 +107,15 @@ class Runner:
 
         self._timed("cluster", self._clusters, dsd, data_args, sev / "clusters")
 
+        notes, oracle, gap = {}, None, None
+        if cfg.domain_gap().enabled:
+            # before any source's adapters: the gap is what finetuning the generator is meant to close
+            from hf_fair.run.oracle import oracle_dataset
+
+            oracle = oracle_dataset(data_args, dsd)
+            notes["oracle"] = oracle[1]
+            gap = self._timed("domain_gap", self._domain_gap, dsd, data_args, data_key, oracle[0], sev)
+
         synthetic, fidelity = {}, {}
         for source in cfg.sources():
             adapters_dir, adapters_key = None, None
@@ -121,8 +133,7 @@ class Runner:
                 fidelity[source]["per_group"] = {str(g): f["per_group"][name] for g, name in enumerate(spec.group_names)
                                                  if name in f.get("per_group", {})}
 
-        methods, notes = {}, {}
-        oracle = None
+        methods = {}
         for m in cfg.parsed_methods:
             per_seed, per_seed_val, paths = [], [], []
             for seed in cfg.seeds:
@@ -137,8 +148,7 @@ class Runner:
                         oracle = oracle_dataset(data_args, dsd)
                         notes["oracle"] = oracle[1]
                     run_dsd = oracle[0]
-                    args = cfg.classifier_args(objective=m.objective, seed=seed)
-                    key = stage_key(data_key, "oracle", args)
+                    args, key = self._oracle_args(data_key, seed)
                 else:
                     gen_dir, gen_key = synthetic[m.source]
                     init = self._timed(f"pretrain:{m.source}", self._pretrain, m.source, gen_dir, gen_key, dsd, data_args, seed, sev)
@@ -146,7 +156,7 @@ class Runner:
                     args = cfg.classifier_args(objective=m.objective, seed=seed, stage="finetune", init=str(init),
                                                finetune_scope=cfg.finetune_scope)
                     key = stage_key(data_key, gen_key, runfolder.result_settings(args) | {"init": init.parent.name})
-                folder = sev / "classify" / f"{m.key.replace('+', '_')}-seed{seed}-{key}"
+                folder = _classify_folder(sev, m.key, seed, key)
                 args = replace(args, output_dir=str(folder))
                 self.log(f"-- {m.key} seed {seed}")
                 from hf_fair.classify.trainer import train_classifier
@@ -183,6 +193,7 @@ class Runner:
             seconds=seconds,
             seconds_computed=_seconds_computed(sev / f"{results_stem(cfg.variant)}.json", seconds),
             **({"variant": cfg.variant} if cfg.variant is not None else {}),
+            **({"domain_gap": gap} if gap is not None else {}),
             **({"recipe": {**runfolder.result_settings(cfg.recipe()), "text": cfg.recipe().describe()}} if "recipe" in cfg.sections else {}),
         )
         write_results(sev, doc, list(spec.group_names))
@@ -191,6 +202,18 @@ class Runner:
 
             real_vs_synthetic_grid(dsd["train"], {s: d for s, (d, _) in synthetic.items()}, spec, sev / "grids" / "real_vs_synthetic.png")
         return doc
+
+    def domain_gap_only(self, severity: float) -> dict:
+        """``hf-fair gap``: the domain gap at one severity, into the same folders a run uses."""
+        from hf_fair.run.domain_gap import read_gap
+        from hf_fair.run.oracle import oracle_dataset
+
+        sev = self.out / f"severity-{severity}"
+        self.severity, self.stage = severity, "data"
+        data_args = self.cfg.data_args(severity)
+        dsd, _ = load_group_dataset(data_args)
+        self._timed("domain_gap", self._domain_gap, dsd, data_args, stage_key(data_args), oracle_dataset(data_args, dsd)[0], sev)
+        return read_gap(sev)
 
     # ------------------------------------------------------------------ stages
     def _clusters(self, dsd, data_args, folder: Path) -> None:
@@ -228,6 +251,56 @@ class Runner:
             generate_dataset(replace(args, output_dir=str(folder)), data_args, dsd=dsd, command=f"hf-fair run ({source})")
         return folder
 
+    def _oracle_args(self, data_key: str, seed: int):
+        """The oracle row's classifier settings and key (ERM on group-balanced real data): one
+        place, so the domain gap's reader and the oracle row are one training."""
+        args = self.cfg.classifier_args(objective="erm", seed=seed)
+        return args, stage_key(data_key, "oracle", args)
+
+    def _domain_gap(self, dsd, data_args, data_key: str, oracle_dsd, sev: Path) -> dict:
+        """Unfiltered vanilla draws (cached by key), their Frechet distance to the real train
+        images and how the oracle (seed 0) and a group reader read them, per group; writes
+        domain_gap.json/md and returns the results document's summary."""
+        from hf_fair.classify.trainer import train_classifier
+        from hf_fair.diffusion.base import base_id
+        from hf_fair.generate.core import RESULT, generate_dataset
+        from hf_fair.generate.fidelity import resolve_encoder
+        from hf_fair.run import domain_gap as dg
+
+        gap, spec = self.cfg.domain_gap(), spec_of(dsd)
+        encoder = resolve_encoder(gap.encoder, self.cfg.dataset)  # an unknown dataset fails before any draw
+        gen = self.cfg.gap_generate_args()
+        key = stage_key(data_key, gen, {"base_weights": self.base_weights(gen.base)})
+        draws_dir = sev / dg.FOLDER / f"draws-{key}"
+        if not (draws_dir / RESULT).is_file():
+            self.log(f"-- domain gap: {gen.images_per_group} unfiltered vanilla draws per group -> {draws_dir}")
+            generate_dataset(replace(gen, output_dir=str(draws_dir)), data_args, dsd=dsd, command="hf-fair run (domain gap)")
+        draws = datasets.load_from_disk(str(draws_dir))["train"]
+
+        o_args, o_key = self._oracle_args(data_key, 0)
+        o_dir = _classify_folder(sev, "oracle", 0, o_key)
+        self.log("-- domain gap: the oracle, seed 0 (the oracle row reuses it)")
+        o_metrics = train_classifier(replace(o_args, output_dir=str(o_dir)), data_args, oracle_dsd)
+        r_dir = sev / dg.FOLDER / f"group_reader-seed0-{stage_key(data_key, 'oracle', 'group_reader', o_args)}"
+        r_metrics = _finished(r_dir)
+        if r_metrics is None:
+            self.log("-- domain gap: the group reader (the oracle's data and recipe, trained to predict the group)")
+            r_metrics = train_classifier(replace(o_args, output_dir=str(r_dir)), data_args, dg.with_group_target(oracle_dsd))
+
+        about = {"dataset": self.cfg.dataset, "severity": self.severity, "base": base_id(gen.base),
+                 "images_per_group": gen.images_per_group, "num_inference_steps": gen.num_inference_steps,
+                 "guidance_scale": gen.guidance_scale, "filter": "none", "real_split": "train",
+                 "draws": str(draws_dir.relative_to(sev)), "oracle_model": str((o_dir / "model").relative_to(sev)),
+                 "group_reader_model": str((r_dir / "model").relative_to(sev))}
+        report = dg.gap_report(dsd["train"], dsd["test"], draws, spec, encoder, o_dir / "model", o_metrics["splits"]["test"],
+                               r_dir / "model", r_metrics["splits"]["test"], about)
+        dg.write_gap(report, sev, self.cfg.variant)
+        for name, v in report["groups"].items():
+            fd = "n/a" if v["frechet"] is None else f"{v['frechet']:.2f}"
+            self.log(f"domain gap {name}: Frechet {fd} to {v['n_real']} real train images; the oracle reads the label of "
+                     f"{100 * v['label_read']:.1f}% of {v['n_draws']} draws, the group reader the group of {100 * v['group_read']:.1f}%")
+        return dg.gap_summary(report, list(spec.group_names), self.cfg.variant)
+
     def _pretrain(self, source: str, gen_dir: Path, gen_key: str, dsd, data_args, seed: int, sev: Path) -> Path:
         from hf_fair.classify.trainer import train_classifier
 
@@ -244,6 +317,20 @@ class Runner:
             self.log(f"-- pretrain on {source} synthetic data, seed {seed}")
             train_classifier(replace(args, output_dir=str(folder)), data_args, pre)
         return folder / "model"
+
+
+def _classify_folder(sev: Path, method_key: str, seed: int, key: str) -> Path:
+    return sev / "classify" / f"{method_key.replace('+', '_')}-seed{seed}-{key}"
+
+
+def _finished(folder: Path) -> dict | None:
+    """The metrics of a finished classifier run in ``folder``, else None."""
+    f = folder / "metrics.json"
+    if f.is_file():
+        done = json.loads(f.read_text())
+        if done.get("finished"):
+            return done
+    return None
 
 
 def _seconds_computed(previous: Path, seconds: dict) -> dict:

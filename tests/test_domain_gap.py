@@ -1,0 +1,123 @@
+"""The domain gap (hf_fair/run/domain_gap.py): the runner's optional stage and `hf-fair gap`."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hf_fair.cli import main
+from hf_fair.errors import HfFairError
+from hf_fair.run.config import config_from_dict
+from hf_fair.run.presets import CLASSIFIER as PRESET_CLASSIFIER
+from test_colored_mnist import _mnist_hub_repo
+
+GROUPS = ["small|red", "small|green", "large|red", "large|green"]
+# the classifier `hf-fair gap` builds (the embedded recipe), at smoke size: the command below then
+# finds the run's draws, oracle and group reader in the run's folder
+CLASSIFIER = {**PRESET_CLASSIFIER, "epochs": 1, "warmup_epochs": 0, "image_size": 16, "max_steps": 2, "batch_size": 16}
+TINY = {"dataset": "colored-mnist", "severities": [0.95], "seeds": [0], "methods": ["oracle"],
+        "cluster": {"k": "1", "pca_dim": 0},
+        "generate": {"images_per_group": 8, "num_inference_steps": 2, "guidance_scale": 2.0, "batch_size": 16,
+                     "filter_classifier": "reference", "max_attempts": 2},
+        "domain_gap": {"enabled": True, "images_per_group": 2},
+        "classifier": CLASSIFIER}
+GAP_FLAGS = ["--dataset", "colored-mnist", "--severity", "0.95", "--images_per_group", "2", "--num_inference_steps", "2",
+             "--batch_size", "16", "--epochs", "1", "--set", "classifier.image_size=16", "classifier.max_steps=2",
+             "classifier.batch_size=16", "classifier.warmup_epochs=0"]
+
+
+def _check_report(report: dict, n: int) -> None:
+    assert list(report["groups"]) == GROUPS and report["encoder"] == "reference" and report["filter"] == "none"
+    for name, v in report["groups"].items():
+        assert v["n_draws"] == n, name
+        assert v["n_real"] == {"small|red": 112, "small|green": 6, "large|red": 6, "large|green": 112}[name]
+        assert isinstance(v["frechet"], float) and v["frechet"] >= 0, name
+        assert 0.0 <= v["label_read"] <= 1.0 and 0.0 <= v["group_read"] <= 1.0, name
+    for ref in ("oracle_test", "group_reader_test"):
+        assert 0.0 <= report[ref]["average_acc"] <= 1.0
+
+
+@pytest.fixture(scope="module")
+def gap_run(tmp_path_factory):
+    from hf_fair.run.runner import run
+
+    # a small MNIST in ylecun/mnist's layout (50 images per digit: train 112 / 6 / 6 / 112 at 0.95),
+    # so that the classifiers and the encoder read hundreds of images, not thousands
+    root = tmp_path_factory.mktemp("gap")
+    mnist = _mnist_hub_repo(root / "mnist", {"train": 40, "test": 10})
+    logged = []
+    cfg = config_from_dict({**TINY, "output_dir": str(root / "run"), "data": {"hub_dataset": str(mnist)}})
+    run(cfg, log=logged.append)
+    return cfg, root / "run" / "severity-0.95", logged
+
+
+def test_run_measures_the_gap_before_the_methods(gap_run):
+    cfg, sev, logged = gap_run
+    report = json.loads((sev / "domain_gap.json").read_text())
+    _check_report(report, 2)
+    assert "| small\\|green | 2 | 6 |" in (sev / "domain_gap.md").read_text()
+    # one line per group, before the first method
+    lines = [i for i, line in enumerate(logged) if line.startswith("domain gap ")]
+    assert len(lines) == 4 and max(lines) < logged.index("-- oracle seed 0")
+    # the oracle row is the gap's reader: one training, in the oracle row's folder
+    assert len(list((sev / "classify").glob("oracle-seed0-*"))) == 1
+    doc = json.loads((sev / "results.json").read_text())
+    assert doc["artifacts"]["models"]["oracle"] == [report["oracle_model"]]
+    assert doc["methods"]["oracle"]["average_acc"]["mean"] == pytest.approx(report["oracle_test"]["average_acc"])
+    assert set(doc["domain_gap"]["per_group"]) == {"0", "1", "2", "3"} and doc["domain_gap"]["per_group"]["1"]["n_real"] == 6
+    assert "Domain gap before any method" in (sev / "results.md").read_text()
+    # the draws are unfiltered, whatever the generate section's filter, with its sampling settings
+    gen = json.loads((sev / report["draws"] / "generation.json").read_text())
+    assert gen["config"]["filter_classifier"] == "none" and gen["config"]["quality_filter"] is False
+    assert gen["config"]["num_inference_steps"] == 2 and gen["config"]["guidance_scale"] == 2.0
+
+
+def _stamps(sev):
+    return {p: p.stat().st_mtime_ns for p in [*(sev / "domain_gap").rglob("*"), *(sev / "classify").rglob("*")] if p.is_file()}
+
+
+def test_rerun_and_the_command_reuse_the_draws_and_the_classifiers(gap_run, capsys):
+    from hf_fair.run.runner import run
+
+    cfg, sev, logged = gap_run
+    report = json.loads((sev / "domain_gap.json").read_text())
+    stamps = _stamps(sev)
+    logged.clear()
+    run(cfg, log=logged.append)
+    assert _stamps(sev) == stamps
+    assert not any("unfiltered vanilla draws per group ->" in line or "group reader (" in line for line in logged)
+    assert json.loads((sev / "domain_gap.json").read_text())["groups"] == report["groups"]
+    # `hf-fair gap` over the same folder and settings is the same stage: nothing is redrawn or retrained
+    assert main(["gap", *GAP_FLAGS, "--hub_dataset", cfg.data_args(0.95).hub_dataset, "--output_dir", str(sev.parent)]) == 0
+    assert _stamps(sev) == stamps
+    printed = capsys.readouterr().out
+    assert "| large\\|green | 2 | 112 |" in printed and "domain_gap.json" in printed
+    assert json.loads((sev / "domain_gap.json").read_text())["groups"] == report["groups"]
+
+
+def test_gap_section_is_checked_and_off_by_default(tmp_path):
+    cfg = config_from_dict({**TINY, "output_dir": str(tmp_path / "x"), "domain_gap": {}})
+    assert cfg.domain_gap().enabled is False and cfg.domain_gap().images_per_group == 256
+    with pytest.raises(HfFairError, match="images_per_group must be >= 2"):
+        config_from_dict({**TINY, "domain_gap": {"enabled": True, "images_per_group": 1}})
+    with pytest.raises(HfFairError, match="unknown option"):
+        config_from_dict({**TINY, "domain_gap": {"images": 3}})
+    # the draws take the generate section's sampling, never its quota, filter or fidelity
+    gen = config_from_dict({**TINY, "generate": {"match": "largest", "num_inference_steps": 3, "fidelity": True,
+                                                 "filter_classifier": "clip", "clip_min_prob": 0.2}}).gap_generate_args()
+    assert (gen.images_per_group, gen.match, gen.filter_classifier, gen.quality_filter, gen.fidelity, gen.clip_min_prob) == (
+        2, None, "none", False, False, None)
+    assert gen.num_inference_steps == 3 and gen.base == "embedded"
+
+
+def test_gap_command_refuses_bad_input_with_one_line_and_no_folder(tmp_path, capsys):
+    bad = tmp_path / "bad"
+    assert main(["gap", "--dataset", "colored-mnist", "--output_dir", str(bad)]) == 2
+    assert "needs --severity" in capsys.readouterr().err and not bad.exists()
+    assert main(["gap", "--dataset", "colored-mnist", "--severity", "0.99"]) == 2
+    assert "--output_dir is required" in capsys.readouterr().err
+    # the data cannot be read: one line naming it, no folder left
+    assert main(["gap", "--dataset", "celeba", "--severity", "0.9", "--output_dir", str(bad), "--data_dir", str(tmp_path / "none")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and len(err.strip().splitlines()) == 1 and not bad.exists()
