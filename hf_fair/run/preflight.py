@@ -121,6 +121,11 @@ def check_arguments(cfg) -> None:
             bases.add(cfg.adapter_args(source, output_dir=None).base)
         generate = cfg.generate_args(source, None if source == "vanilla" else "adapters", output_dir=None)
         bases.add(generate.base or cfg.base)
+    if cfg.domain_gap().enabled:
+        from hf_fair.generate.fidelity import resolve_encoder
+
+        resolve_encoder(cfg.domain_gap().encoder, cfg.dataset)  # `auto` knows the embedded benchmarks only
+        bases.add(cfg.gap_generate_args().base or cfg.base)
     models = {cfg.classifier_args().model} | ({cfg.pretrain_args().model} if cfg.sources() else set())
     for model in sorted(models):
         check_model_name(model)
