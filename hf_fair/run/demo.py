@@ -3,7 +3,9 @@
 Colored Digits at severity 0.99, one seed, the paper's comparison (ERM, Group-DRO, DFR, vanilla
 and clustered DreamBooth synthetic data with last-layer finetuning and with DFR, the oracle),
 through the same runner as ``hf-fair run``; ``configs/colored_digits.yaml`` has every method.
-``--quick`` is a short smoke run of the same stages.
+``--dataset colored-mnist`` runs the same comparison on Colored MNIST, with the base's domain gap
+first (``configs/colored_mnist.yaml`` has every method). ``--quick`` is a short smoke run of the
+same stages, for either dataset.
 """
 
 from __future__ import annotations
@@ -13,27 +15,39 @@ import time
 from dataclasses import dataclass, field
 
 from hf_fair.config import parse_config
+from hf_fair.errors import HfFairError
 
 
 @dataclass
 class DemoArguments:
+    dataset: str = field(default="colored-digits", metadata={"help": "colored-digits or colored-mnist (hf_fair/run/presets.py DEMOS)"})
     quick: bool = field(default=False, metadata={"help": "a short smoke run of the same stages"})
-    output_dir: str = field(default=None, metadata={"help": "run folder (default runs/demo or runs/demo-quick; re-running resumes)"})
+    output_dir: str = field(default=None, metadata={"help": "run folder (default: the preset's, e.g. runs/demo, runs/demo-quick, runs/demo-colored-mnist; re-running resumes)"})
     seed: int = field(default=0, metadata={"help": "classifier seed"})
+
+
+def demo_preset(args: DemoArguments) -> dict:
+    """The run config of ``hf-fair demo`` for these arguments (a copy: the caller may change it)."""
+    from hf_fair.run.presets import DEMOS
+
+    if args.dataset not in DEMOS:
+        raise HfFairError(f"hf-fair demo --dataset '{args.dataset}' has no demo; use one of {list(DEMOS)} "
+                          "(other datasets: hf-fair run CONFIG.yaml)")
+    preset = dict(DEMOS[args.dataset][1 if args.quick else 0])
+    preset["seeds"] = [args.seed]
+    if args.output_dir:
+        preset["output_dir"] = args.output_dir
+    return preset
 
 
 def main(argv: list[str]) -> int:
     from pathlib import Path
 
     from hf_fair.run.config import config_from_dict
-    from hf_fair.run.presets import DEMO, QUICK
     from hf_fair.run.runner import run
 
     args = parse_config([DemoArguments], argv, prog="hf-fair demo")
-    preset = dict(QUICK if args.quick else DEMO)
-    preset["seeds"] = [args.seed]
-    if args.output_dir:
-        preset["output_dir"] = args.output_dir
+    preset = demo_preset(args)
     cfg = config_from_dict(preset, where="the demo preset")
     start = time.perf_counter()
     run(cfg)

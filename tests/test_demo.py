@@ -1,0 +1,57 @@
+"""`hf-fair demo`: its arguments and the preset each dataset selects (no demo is run here)."""
+
+from __future__ import annotations
+
+import pytest
+
+from hf_fair.cli import main
+from hf_fair.config import parse_config
+from hf_fair.errors import HfFairError
+from hf_fair.run.config import config_from_dict
+from hf_fair.run.demo import DemoArguments, demo_preset
+from hf_fair.run.preflight import check_arguments
+from hf_fair.run.presets import DEMO, DEMO_MNIST, QUICK, QUICK_MNIST
+
+
+def _preset(argv):
+    return demo_preset(parse_config([DemoArguments], argv, prog="hf-fair demo"))
+
+
+def test_default_stays_colored_digits():
+    args = parse_config([DemoArguments], [], prog="hf-fair demo")
+    assert args.dataset == "colored-digits" and args.quick is False
+    assert _preset([]) == {**DEMO, "seeds": [0]}
+    assert _preset(["--quick"]) == {**QUICK, "seeds": [0]}
+
+
+@pytest.mark.parametrize("quick", [False, True])
+def test_colored_mnist_preset_is_the_demo_on_mnist_with_the_domain_gap(quick):
+    argv = ["--dataset", "colored-mnist"] + (["--quick"] if quick else [])
+    preset = _preset(argv)
+    base, mnist = (QUICK, QUICK_MNIST) if quick else (DEMO, DEMO_MNIST)
+    assert preset == {**mnist, "seeds": [0]}
+    assert preset["dataset"] == "colored-mnist" and preset["domain_gap"]["enabled"] is True
+    assert preset["output_dir"] == ("runs/demo-quick-colored-mnist" if quick else "runs/demo-colored-mnist")
+    # the same comparison and stage settings as the colored-digits demo
+    same = {k: v for k, v in preset.items() if k not in ("dataset", "output_dir", "domain_gap", "seeds")}
+    assert same == {k: v for k, v in base.items() if k not in ("dataset", "output_dir", "seeds")}
+    # a valid run config: every stage's arguments build, the gap's encoder resolves
+    cfg = config_from_dict(preset, where="the demo preset")
+    check_arguments(cfg)
+    assert cfg.domain_gap().images_per_group == (16 if quick else 256)
+
+
+def test_seed_and_output_dir_apply_to_either_dataset(tmp_path):
+    preset = _preset(["--dataset", "colored-mnist", "--seed", "2", "--output_dir", str(tmp_path / "d")])
+    assert preset["seeds"] == [2] and preset["output_dir"] == str(tmp_path / "d")
+    assert DEMO_MNIST["seeds"] == [0] and DEMO_MNIST["output_dir"] == "runs/demo-colored-mnist"  # the preset is not changed
+
+
+def test_unknown_dataset_is_one_line(tmp_path, capsys):
+    with pytest.raises(HfFairError, match="--dataset 'celeba' has no demo; use one of \\['colored-digits', 'colored-mnist'\\]"):
+        _preset(["--dataset", "celeba"])
+    out = tmp_path / "demo"
+    assert main(["demo", "--dataset", "celeba", "--output_dir", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and len(err.strip().splitlines()) == 1 and "colored-mnist" in err
+    assert not out.exists()
