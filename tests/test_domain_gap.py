@@ -121,3 +121,23 @@ def test_gap_command_refuses_bad_input_with_one_line_and_no_folder(tmp_path, cap
     assert main(["gap", "--dataset", "celeba", "--severity", "0.9", "--output_dir", str(bad), "--data_dir", str(tmp_path / "none")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and len(err.strip().splitlines()) == 1 and not bad.exists()
+
+
+def test_gap_command_defaults_share_the_shipped_configs_stages():
+    """`hf-fair gap --dataset colored-mnist --severity b --output_dir runs/colored-mnist` finds the
+    draws and the oracle of `hf-fair run configs/colored_mnist.yaml` (and the other way round)."""
+    from pathlib import Path
+
+    from hf_fair.data import DataArguments
+    from hf_fair.run.config import load_run_config
+    from hf_fair.run.gap_cli import GapArguments, gap_config
+    from hf_fair.run.runner import stage_key
+
+    run_cfg = load_run_config(Path(__file__).parent.parent / "configs" / "colored_mnist.yaml")
+    gap_cfg = gap_config(DataArguments(dataset="colored-mnist", severity=0.99), GapArguments(output_dir=run_cfg.output_dir))
+    keys = []
+    for c in (run_cfg, gap_cfg):
+        data_key = stage_key(c.data_args(0.99))
+        keys.append((stage_key(data_key, "oracle", c.classifier_args(objective="erm", seed=0)),
+                     stage_key(data_key, c.gap_generate_args()), c.domain_gap().images_per_group))
+    assert keys[0] == keys[1]

@@ -1,9 +1,9 @@
 """``hf-fair gap``: the base's domain gap on a dataset, alone (hf_fair/run/domain_gap.py).
 
 A thin run config (the oracle row only, seed 0, ``domain_gap`` enabled) through the runner's own
-stage, so its folders are a run's: ``<output_dir>/severity-<b>/domain_gap.json`` and ``.md``,
-the draws and the group reader under ``domain_gap/``, the oracle under ``classify/``. A run with
-the same settings in the same folder reuses them.
+stage, so its folders are a run's: ``<output_dir>/severity-<b>/domain_gap.json`` and ``.md``, the
+draws and the group reader under ``domain_gap/``, the oracle under ``classify/``. A run with the
+same settings in the same folder reuses them; the defaults are configs/colored_mnist.yaml's.
 """
 
 from __future__ import annotations
