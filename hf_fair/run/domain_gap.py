@@ -28,7 +28,6 @@ import numpy as np
 
 from hf_fair.errors import HfFairError
 
-FILE = "domain_gap.json"  # per severity folder (an ablation's variant: domain_gap-<variant>.json)
 FOLDER = "domain_gap"  # draws and the group reader, inside the severity folder
 
 
@@ -94,8 +93,7 @@ def gap_report(real_train, real_test, draws, spec, encoder: str, oracle_model, o
         "groups": groups,
         "mean_over_groups": {
             "frechet": float(np.mean(fds)) if fds else None,
-            "label_read": float(np.mean([v["label_read"] for v in groups.values()])),
-            "group_read": float(np.mean([v["group_read"] for v in groups.values()])),
+            **{k: float(np.mean([v[k] for v in groups.values() if v[k] is not None])) for k in ("label_read", "group_read")},
         },
         "oracle_test": {k: oracle_test[k] for k in ("average_acc", "worst_group_acc")},
         "group_reader_test": {k: reader_test[k] for k in ("average_acc", "worst_group_acc")},
