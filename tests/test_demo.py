@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from hf_fair.cli import main
@@ -55,3 +57,18 @@ def test_unknown_dataset_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error:") and len(err.strip().splitlines()) == 1 and "colored-mnist" in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("preset", [DEMO, QUICK, DEMO_MNIST, QUICK_MNIST], ids=["demo", "quick", "mnist", "quick-mnist"])
+def test_every_demo_uses_the_papers_recipe(preset):
+    """The demo's synthetic sources are filtered by the CLIP and pretrained with CLIP weights and
+    CE + SupCon, as configs/colored_digits.yaml has them."""
+    import yaml
+
+    from hf_fair.run.presets import RECIPE
+
+    cfg = config_from_dict(dict(preset), where="the demo preset")
+    assert preset["recipe"] == RECIPE == yaml.safe_load((Path(__file__).resolve().parent.parent / "configs" / "colored_digits.yaml").read_text())["recipe"]
+    assert cfg.generate_args("vanilla", None, output_dir=None).filter_classifier == "clip"
+    pre = cfg.pretrain_args(objective="erm", seed=0)
+    assert (pre.weight_column, pre.supcon_weight, pre.supcon_temperature) == ("clip_score", 0.5, 0.5)
