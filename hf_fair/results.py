@@ -8,6 +8,20 @@ from hf_fair.io_utils import write_json
 from hf_fair.metrics import aggregate_seeds, format_pm
 
 
+def table_cell(name: str) -> str:
+    """A group name inside a GFM table cell: its ``|`` escaped."""
+    return name.replace("|", "\\|")
+
+
+def per_group_rows(per_group: dict, names: list[str]):
+    """(group name as a table cell, its figures, its Frechet as text) for each group that has figures;
+    ``per_group`` is keyed by group id as the results contract has it."""
+    for g, name in enumerate(names):
+        v = per_group.get(str(g))
+        if v is not None:
+            yield table_cell(name), v, "-" if v.get("frechet") is None else f"{v['frechet']:.1f}"
+
+
 def method_results(per_seed_test_metrics: list[dict], per_seed_validation: list[dict | None] | None = None) -> dict:
     """Test-split group metrics of one method over seeds -> the results-file entry; with the
     validation split's, a ``validation`` summary beside them (what selection may read)."""
@@ -89,12 +103,8 @@ def domain_gap_markdown(gap: dict, group_names: list[str] | None = None) -> str:
     lines = [f"Domain gap before any method ({gap.get('images_per_group')} unfiltered vanilla draws per group against the real "
              f"train images, encoder `{gap.get('encoder')}`; details in {gap.get('file', 'domain_gap.json')}):", "",
              "| group | real train | Frechet | oracle reads label % | group reader reads group % |", "|---|---:|---:|---:|---:|"]
-    for g, name in enumerate(names):
-        v = gap.get("per_group", {}).get(str(g))
-        if v is None:
-            continue
-        fd = "-" if v.get("frechet") is None else f"{v['frechet']:.1f}"
-        lines.append(f"| {name.replace('|', chr(92) + '|')} | {v['n_real']} | {fd} | {pct(v['label_read'])} | {pct(v['group_read'])} |")
+    for cell, v, fd in per_group_rows(gap.get("per_group", {}), names):
+        lines.append(f"| {cell} | {v['n_real']} | {fd} | {pct(v['label_read'])} | {pct(v['group_read'])} |")
     o = gap.get("oracle_test")
     if o:
         lines.append(f"\nThe oracle on the real test split: {pct(o['average_acc'])}% average, {pct(o['worst_group_acc'])}% worst group.")
@@ -148,12 +158,8 @@ def fidelity_markdown(fidelity: dict, group_names: list[str] | None = None) -> s
     names = group_names or sorted({g for f in fidelity.values() for g in f.get("per_group", {})})
     lines = ["| source | group | label acc | attribute acc | Frechet |", "|---|---|---:|---:|---:|"]
     for source, f in fidelity.items():
-        for g, name in enumerate(names):
-            v = f.get("per_group", {}).get(str(g))
-            if v is None:
-                continue
-            fd = "-" if v.get("frechet") is None else f"{v['frechet']:.1f}"
-            lines.append(f"| {source} | {name.replace('|', chr(92) + '|')} | {100 * v['label_acc']:.1f} | {100 * v['attribute_acc']:.1f} | {fd} |")
+        for cell, v, fd in per_group_rows(f.get("per_group", {}), names):
+            lines.append(f"| {source} | {cell} | {100 * v['label_acc']:.1f} | {100 * v['attribute_acc']:.1f} | {fd} |")
         fa = f.get("frechet_all")
         lines.append(f"| {source} | all | {100 * f['label_acc']:.1f} | {100 * f['attribute_acc']:.1f} | {'-' if fa is None else f'{fa:.1f}'} |")
     return "Synthetic data fidelity (probe on real test features; Frechet on the same encoder):\n\n" + "\n".join(lines) + "\n"
