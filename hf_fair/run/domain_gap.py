@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from hf_fair.errors import HfFairError
+from hf_fair.results import table_cell
 
 FOLDER = "domain_gap"  # draws and the group reader, inside the severity folder
 
@@ -115,7 +116,7 @@ def gap_markdown(report: dict) -> str:
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, v in report["groups"].items():
-        lines.append(f"| {name.replace('|', chr(92) + '|')} | {v['n_draws']} | {v['n_real']} | {_fmt(v['frechet'], digits=2)} | "
+        lines.append(f"| {table_cell(name)} | {v['n_draws']} | {v['n_real']} | {_fmt(v['frechet'], digits=2)} | "
                      f"{_fmt(v['frechet_real_test'], digits=2)} | {_fmt(v['label_read'], 100)} | {_fmt(v['group_read'], 100)} |")
     mean = report["mean_over_groups"]
     lines.append(f"| **mean** | | | {_fmt(mean['frechet'], digits=2)} | | {_fmt(mean['label_read'], 100)} | {_fmt(mean['group_read'], 100)} |")
