@@ -294,6 +294,24 @@ def test_unit_switcher_restores_the_base(lora_adapters, db_cluster_adapters, sma
     assert all(torch.equal(v, base_state[k]) for k, v in pipe.unet.state_dict().items())
 
 
+def test_unet_only_lora_fuses_as_the_pipeline_call_does(lora_adapters, small):
+    """A UNet-only LoRA goes through ``unet.load_lora_adapter`` (the pipeline's call warns that the text
+    encoder has no keys, once per unit): the fused weights are the pipeline call's, bit for bit."""
+    from hf_fair.diffusion.base import load_base
+    from hf_fair.generate.sources import UnitSwitcher, adapter_units
+
+    unit = adapter_units(lora_adapters, "lora", spec_of(small))[0][1][0]
+    ours = load_base("embedded")
+    UnitSwitcher(ours).activate(unit)
+    stock = load_base("embedded")
+    stock.load_lora_weights(str(unit.path), adapter_name="u")
+    stock.fuse_lora(components=["unet"], lora_scale=1.0, adapter_names=["u"])
+    stock.unload_lora_weights()
+    theirs = stock.unet.state_dict()
+    assert set(ours.unet.state_dict()) == set(theirs)
+    assert all(torch.equal(v, theirs[k]) for k, v in ours.unet.state_dict().items())
+
+
 def test_dreambooth_cluster_splits_quota_by_cluster_size(db_cluster_adapters, small, tmp_path):
     from hf_fair.adapters.manifest import read_manifest
 

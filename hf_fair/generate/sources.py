@@ -212,7 +212,10 @@ class UnitSwitcher:
         self._dirty.update(touched)
         name = unit.name.replace(".", "_")
         try:
-            self.pipe.load_lora_weights(str(unit.path), adapter_name=name)
+            if "text_encoder" in touched:
+                self.pipe.load_lora_weights(str(unit.path), adapter_name=name)
+            else:  # the UNet alone: the pipeline-level call warns once per unit that the text encoder has no keys
+                self.pipe.unet.load_lora_adapter(str(unit.path), weight_name=LORA_FILE, prefix="unet", adapter_name=name)
         except Exception as e:  # noqa: BLE001 — a broken or mismatched file names the unit
             self.restore_base()
             raise HfFairError(f"could not load LoRA of unit {unit.name} from '{file}' into this base ({first_line(e)}); was it trained on another base?") from None
