@@ -22,7 +22,8 @@ class GapArguments:
     num_inference_steps: int = field(default=6, metadata={"help": "sampling steps of the draws"})
     guidance_scale: float = field(default=2.0, metadata={"help": "classifier-free guidance of the draws"})
     batch_size: int = field(default=64, metadata={"help": "images per pipeline call"})
-    epochs: int = field(default=12, metadata={"help": "epochs of the oracle and the group reader (the embedded recipe otherwise)"})
+    epochs: int = field(default=None, metadata={"help": "epochs of the oracle and the group reader (default: the dataset's demo "
+                                                        "recipe, 20 for colored-mnist, 12 otherwise)"})
     set: list[str] = field(default_factory=list, metadata={"help": "any run-config option, `section.option=value` (e.g. classifier.image_size=16); values are YAML"})
 
 
@@ -30,10 +31,12 @@ def gap_config(data_args, args: GapArguments):
     """The run config of ``hf-fair gap``."""
     from hf_fair.data import DataArguments
     from hf_fair.run.config import apply_settings, config_from_dict
-    from hf_fair.run.presets import CLASSIFIER
+    from hf_fair.run.presets import CLASSIFIER, DEMO, DEMOS
 
     if data_args.severity is None:
         raise HfFairError("hf-fair gap needs --severity (e.g. --severity 0.99): the gap is measured against that run's train split")
+    # the run config's classifier for this dataset, so `hf-fair gap` and `hf-fair run` share the oracle
+    epochs = args.epochs if args.epochs is not None else DEMOS.get(data_args.dataset, (DEMO,))[0]["classifier"]["epochs"]
     default = DataArguments()
     data = {f.name: getattr(data_args, f.name) for f in fields(DataArguments)
             if f.name not in ("dataset", "severity") and getattr(data_args, f.name) != getattr(default, f.name)}
@@ -41,7 +44,7 @@ def gap_config(data_args, args: GapArguments):
         "dataset": data_args.dataset, "severities": [data_args.severity], "seeds": [0], "methods": ["oracle"],
         "output_dir": args.output_dir, "base": args.base, "data": data,
         "generate": {"num_inference_steps": args.num_inference_steps, "guidance_scale": args.guidance_scale, "batch_size": args.batch_size},
-        "classifier": {**CLASSIFIER, "epochs": args.epochs, "warmup_epochs": min(2, args.epochs - 1)},
+        "classifier": {**CLASSIFIER, "epochs": epochs, "warmup_epochs": min(2, epochs - 1)},
         "domain_gap": {"enabled": True, "images_per_group": args.images_per_group, "encoder": args.encoder},
     }
     return config_from_dict(apply_settings(preset, args.set), where="hf-fair gap")
