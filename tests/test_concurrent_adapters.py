@@ -99,7 +99,7 @@ def test_concurrent_run_resumes_after_kill_9(small, tmp_path):
     data = tmp_path / "data"
     small.save_to_disk(str(data))
     out = tmp_path / "run"
-    flags = dict(max_train_steps=120, checkpointing_steps=2, train_batch_size=2)
+    flags = dict(max_train_steps=40, checkpointing_steps=2, train_batch_size=2)  # the kill comes at the first checkpoints
     cmd = [sys.executable, "-m", "hf_fair.cli", "adapters", "train", "--dataset", str(data), "--method", "lora",
            "--unit", "group", "--concurrent_units", "4", "--output_dir", str(out)]
     cmd += [x for k, v in flags.items() for x in (f"--{k}", str(v))]
