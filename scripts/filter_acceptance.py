@@ -16,6 +16,7 @@ from pathlib import Path
 
 from hf_fair.errors import HfFairError
 from hf_fair.io_utils import write_json
+from hf_fair.results import table_cell
 
 
 def acceptance(run_dir: Path, severity: float) -> tuple[list[str], dict]:
@@ -36,7 +37,7 @@ def acceptance(run_dir: Path, severity: float) -> tuple[list[str], dict]:
 def markdown(groups: list[str], table: dict) -> str:
     severities = list(table)
     sources = list(dict.fromkeys(s for sev in table.values() for s in sev))
-    head = " / ".join(g.replace("|", "\\|") for g in groups)
+    head = " / ".join(table_cell(g) for g in groups)
     lines = [f"Accepted share of draws, %, {head}:", "", "| source | " + " | ".join(severities) + " |",
              "|---|" + "---|" * len(severities)]
     for s in sources:
@@ -55,9 +56,10 @@ def main() -> None:
     table, groups = {}, None
     for b in args.severities:
         groups, table[str(b)] = acceptance(args.run_dir, b)
+    text = markdown(groups, table)
     write_json(args.output.with_suffix(".json"), table)
-    args.output.with_suffix(".md").write_text(markdown(groups, table))
-    print(markdown(groups, table))
+    args.output.with_suffix(".md").write_text(text)
+    print(text)
 
 
 if __name__ == "__main__":
