@@ -19,11 +19,14 @@ def _preset(argv):
     return demo_preset(parse_config([DemoArguments], argv, prog="hf-fair demo"))
 
 
-def test_default_stays_colored_digits():
+def test_default_is_colored_mnist_and_colored_digits_keeps_its_demo():
     args = parse_config([DemoArguments], [], prog="hf-fair demo")
-    assert args.dataset == "colored-digits" and args.quick is False
-    assert _preset([]) == {**DEMO, "seeds": [0]}
-    assert _preset(["--quick"]) == {**QUICK, "seeds": [0]}
+    assert args.dataset == "colored-mnist" and args.quick is False
+    assert _preset([]) == {**DEMO_MNIST, "seeds": [0]}
+    assert _preset(["--quick"]) == {**QUICK_MNIST, "seeds": [0]}
+    assert _preset(["--dataset", "colored-digits"]) == {**DEMO, "seeds": [0]}
+    assert _preset(["--dataset", "colored-digits", "--quick"]) == {**QUICK, "seeds": [0]}
+    assert DEMO["output_dir"] == "runs/demo" and DEMO["dataset"] == "colored-digits"
 
 
 @pytest.mark.parametrize("quick", [False, True])
@@ -36,9 +39,12 @@ def test_colored_mnist_preset_is_the_demo_on_mnist_with_the_domain_gap(quick):
     assert preset["output_dir"] == ("runs/demo-quick-colored-mnist" if quick else "runs/demo-colored-mnist")
     # the same comparison and stage settings as the colored-digits demo; the full demo's classifier
     # trains longer (chosen on colored-mnist's validation split), the quick one's is the smoke size
-    same = {k: v for k, v in preset.items() if k not in ("dataset", "output_dir", "domain_gap", "seeds", "classifier")}
-    assert same == {k: v for k, v in base.items() if k not in ("dataset", "output_dir", "seeds", "classifier")}
+    own = ("dataset", "output_dir", "domain_gap", "seeds", "classifier", "generate")
+    same = {k: v for k, v in preset.items() if k not in own}
+    assert same == {k: v for k, v in base.items() if k not in own}
     assert preset["classifier"] == ({**base["classifier"], "epochs": 20} if not quick else base["classifier"])
+    # fidelity on the oracle's features: the reference encoder cannot read MNIST's labels
+    assert preset["generate"] == {**base["generate"], "fidelity_encoder": "oracle"}
     # a valid run config: every stage's arguments build, the gap's encoder resolves
     cfg = config_from_dict(preset, where="the demo preset")
     check_arguments(cfg)

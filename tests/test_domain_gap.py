@@ -96,6 +96,37 @@ def test_rerun_and_the_command_reuse_the_draws_and_the_classifiers(gap_run, caps
     assert json.loads((sev / "domain_gap.json").read_text())["groups"] == report["groups"]
 
 
+def test_fidelity_read_by_the_runs_oracle(gap_run):
+    """generate.fidelity_encoder: oracle: each set's report reads the seed-0 oracle's features (the
+    gap's oracle, not retrained), is written once next to the set, names no path of this machine,
+    and is the results document's fidelity."""
+    from hf_fair.run.runner import run
+
+    cfg, sev, _ = gap_run
+    root = sev.parent.parent
+    oracle_dirs = sorted((sev / "classify").glob("oracle-seed0-*"))
+    stamps = {p: p.stat().st_mtime_ns for p in oracle_dirs[0].rglob("*")}
+    spec = {**TINY, "methods": ["vanilla", "oracle"], "output_dir": cfg.output_dir, "data": {"hub_dataset": cfg.data_args(0.95).hub_dataset},
+            "generate": {**TINY["generate"], "fidelity_encoder": "oracle"}}
+    logged = []
+    run(config_from_dict(spec), log=logged.append)
+    assert sorted((sev / "classify").glob("oracle-seed0-*")) == oracle_dirs
+    assert {p: p.stat().st_mtime_ns for p in oracle_dirs[0].rglob("*")} == stamps
+    (gen_dir,) = (sev / "synthetic").glob("vanilla-*")
+    assert not (gen_dir / "fidelity.json").exists()  # the generation's own report is replaced, not doubled
+    text = (gen_dir / "fidelity-oracle.json").read_text()
+    report = json.loads(text)
+    assert report["encoder"] == f"oracle ({oracle_dirs[0].relative_to(sev)}/model)"
+    assert str(root) not in text and "Encoder `oracle (classify/oracle-seed0-" in (gen_dir / "fidelity-oracle.md").read_text()
+    doc = json.loads((sev / "results.json").read_text())
+    assert doc["fidelity"]["vanilla"]["label_acc"] == pytest.approx(report["sources"]["vanilla"]["label_acc"])
+    # a re-run reads the report, it does not recompute it
+    mtime = (gen_dir / "fidelity-oracle.json").stat().st_mtime_ns
+    logged.clear()
+    run(config_from_dict(spec), log=logged.append)
+    assert (gen_dir / "fidelity-oracle.json").stat().st_mtime_ns == mtime and not any("-- fidelity of" in line for line in logged)
+
+
 def test_gap_section_is_checked_and_off_by_default(tmp_path):
     cfg = config_from_dict({**TINY, "output_dir": str(tmp_path / "x"), "domain_gap": {}})
     assert cfg.domain_gap().enabled is False and cfg.domain_gap().images_per_group == 256

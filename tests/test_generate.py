@@ -195,6 +195,34 @@ def test_frechet_distance():
     with pytest.raises(HfFairError, match="--fidelity_encoder timm") as e:
         resolve_encoder("auto", "celeba")
     assert "'celeba'" in str(e.value) and "colored-mnist" in str(e.value)
+    # the run's oracle is the runner's: on its own, the error names the stock replacement
+    with pytest.raises(HfFairError, match="classifier:<folder"):
+        resolve_encoder("oracle", "colored-mnist")
+
+
+def test_generate_with_the_runs_oracle_fails_before_drawing(tmp_path, capsys):
+    out = tmp_path / "x"
+    argv = ["generate", "--dataset", "colored-digits", "--severity", "0.99", "--source", "vanilla", "--images_per_group", "2",
+            "--num_inference_steps", "2", "--fidelity_encoder", "oracle", "--output_dir", str(out)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --fidelity_encoder oracle") and len(err.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_a_classifier_folder_is_a_fidelity_encoder(tmp_path):
+    """classifier:<folder>: the features before the last layer of a saved classifier."""
+    import timm
+    from PIL import Image
+
+    from hf_fair.classify.models import save_checkpoint
+    from hf_fair.generate.fidelity import features
+
+    save_checkpoint(timm.create_model("resnet10_s1", num_classes=2), tmp_path / "m", input_size=16, label_names=["small", "large"])
+    images = [Image.new("RGB", (32, 32), c) for c in ((200, 0, 0), (0, 200, 0), (0, 0, 0))]
+    x = features(images, f"classifier:{tmp_path / 'm'}")
+    width = timm.create_model("resnet10_s1", num_classes=2).num_features
+    assert x.shape == (3, width) and x.dtype == np.float64 and np.isfinite(x).all()
+    assert not np.allclose(x[0], x[1])  # red and green read differently
 
 
 def test_card_lists_counts_per_group(vanilla_run):

@@ -85,8 +85,8 @@ def test_offline_run_names_every_download_before_any_work(tmp_path):
 def test_colored_mnist_config_runs_end_to_end_at_smoke_size(tmp_path):
     """configs/colored_mnist.yaml as shipped (the recipe, the domain gap, clustering, the prior), on a
     small MNIST in ylecun/mnist's layout (no download; 50 images per digit) at 0.95: colored-mnist's
-    base bias is 0.9, so SIZE_OVERRIDES' 0.6 is infeasible; the embedded world's `auto` encoder
-    replaces the pixels one (it is offline, and 259 features are much faster than 3,072). The method
+    base bias is 0.9, so SIZE_OVERRIDES' 0.6 is infeasible; the fidelity encoder is the shipped
+    one (the run's oracle), not SIZE_OVERRIDES' pixels. The method
     list is cut to one of each kind (a real-data objective, vanilla, the paper's row with its DFR
     combination, the oracle): every DreamBooth unit costs a UNet save, and lora / dreambooth /
     the captioned source run the same code as on the GPU configs above, where all 16 methods run."""
@@ -104,7 +104,7 @@ def test_colored_mnist_config_runs_end_to_end_at_smoke_size(tmp_path):
     assert set(methods) <= set(shipped["methods"])
     r = _run(["run", str(config), "--output_dir", str(out), "--set", *SIZE_OVERRIDES, *per_source, "severities=[0.95]",
               f"methods=[{', '.join(methods)}]",
-              f"data.hub_dataset={mnist}", "generate.fidelity_encoder=auto", "generate.max_attempts=2",
+              f"data.hub_dataset={mnist}", "generate.fidelity_encoder=oracle", "generate.max_attempts=2",
               "domain_gap.images_per_group=2", "classifier.max_steps=2"], tmp_path)
     assert r.returncode == 0, r.stderr[-4000:]
     sev = out / "severity-0.95"
@@ -116,4 +116,6 @@ def test_colored_mnist_config_runs_end_to_end_at_smoke_size(tmp_path):
     gap = json.loads((sev / "domain_gap.json").read_text())
     assert gap["encoder"] == "reference" and all(v["n_draws"] == 2 for v in gap["groups"].values())
     assert results["domain_gap"]["per_group"].keys() == {"0", "1", "2", "3"}
-    assert results["fidelity"]["dreambooth_cluster"]["per_group"]  # auto resolves for colored-mnist: every source has its report
+    assert results["fidelity"]["dreambooth_cluster"]["per_group"]  # every source has its report, on the oracle's features
+    (fid,) = (sev / "synthetic").glob("dreambooth_cluster-*/fidelity-oracle.json")
+    assert json.loads(fid.read_text())["encoder"].startswith("oracle (classify/oracle-seed0-")

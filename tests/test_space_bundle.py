@@ -1,7 +1,7 @@
 """``hf-fair space build``: a bundle from a small *real* run starts on its own (the checkout not
 importable) and, in headless Chromium, shows the run's table and classifies an uploaded image.
 
-``HF_FAIR_BUNDLE_RUN=runs/demo`` builds the bundle from that run instead of a fresh tiny one, and
+``HF_FAIR_BUNDLE_RUN=runs/demo-colored-mnist`` builds the bundle from that run instead of a fresh tiny one, and
 ``HF_FAIR_SCREENSHOTS=docs/space`` writes a screenshot of every tab there (how docs/space/ is made).
 """
 

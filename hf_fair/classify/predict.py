@@ -52,3 +52,18 @@ def predict_labels(model_dir: str, images, batch_size: int = 256) -> "np.ndarray
         x = torch.stack([transform(im.convert("RGB")) for im in images[start : start + batch_size]])
         out.append(model(x).argmax(-1).numpy())
     return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
+
+@torch.no_grad()
+def classifier_features(model_dir: str, images, batch_size: int = 256) -> "np.ndarray":
+    """The classifier's pooled features before its last layer (timm's ``forward_head(pre_logits=True)``)
+    for each PIL image: an encoder that knows the real data it was trained on."""
+    import numpy as np
+
+    model, transform, _, _ = load_classifier(str(model_dir))
+    images = list(images)
+    out = []
+    for start in range(0, len(images), batch_size):
+        x = torch.stack([transform(im.convert("RGB")) for im in images[start : start + batch_size]])
+        out.append(model.forward_head(model.forward_features(x), pre_logits=True).numpy())
+    return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)

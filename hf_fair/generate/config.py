@@ -14,6 +14,11 @@ from hf_fair.errors import HfFairError
 
 # Settings that cannot change the images: a run may be resumed with other values.
 
+# --fidelity_encoder's name for `hf-fair run`'s seed-0 oracle: only the runner has one, and it
+# passes classifier:<its folder> to the fidelity report
+RUN_ORACLE = "oracle"
+
+
 @dataclass
 class GenerateArguments:
     # fields that do not change results: left out of the resume fingerprint (hf_fair.runfolder)
@@ -44,7 +49,8 @@ class GenerateArguments:
     max_attempts: int = field(default=8, metadata={"help": "draws per slot before the filter gives up (blank: error; wrong group: kept and counted)"})
     fidelity: bool = field(default=True, metadata={"help": "write fidelity.json/md (Frechet distance to real images, reference accuracy)"})
     fidelity_split: str = field(default="test", metadata={"help": "real split the fidelity report compares with (test is group-balanced)"})
-    fidelity_encoder: str = field(default="auto", metadata={"help": "auto (reference for colored-digits and colored-mnist) | reference | pixels | timm:<model> | hf:<model id>"})
+    fidelity_encoder: str = field(default="auto", metadata={"help": "auto (reference for colored-digits and colored-mnist) | reference | pixels | timm:<model> | hf:<model id> | "
+                                  "classifier:<folder> (a classifier trained on the real data) | oracle (hf-fair run only: the run's seed-0 oracle)"})
     grid: bool = field(default=True, metadata={"help": "write grid.png (first images of each group)"})
     device: str = field(default=None, metadata={"help": "torch device (default: the process's accelerator device)"})
     dtype: str = field(default="auto", metadata={"help": "auto (fp16 on GPU, fp32 on CPU) | fp32 | fp16 | bf16"})

@@ -187,6 +187,10 @@ def generate_dataset(args: GenerateArguments, data_args, dsd: datasets.DatasetDi
         raise HfFairError("--output_dir is required: the folder to write the synthetic dataset to")
     if args.base:
         check_base(args.base)  # before the folder is made
+    if args.fidelity:  # an encoder this command cannot use fails before any image is drawn
+        from hf_fair.generate.fidelity import resolve_encoder
+
+        resolve_encoder(args.fidelity_encoder, data_args.dataset)
     acc = accelerator or make_accelerator("no")  # the pipeline dtype is --dtype's
     with removed_on_failure(args.output_dir, early=(f"{PARTIAL}/config.json",), enabled=acc.is_main_process):
         return _generate_dataset(args, data_args, dsd, command, acc, api)

@@ -10,12 +10,17 @@ Two numbers per (source, group), both from one fixed encoder:
   so a reader can tell a weak judge from a bad generator.
 
 Encoders: ``reference`` (the shipped digit/colour classifier's pooled features, the embedded
-world; what ``auto`` picks for colored-digits and colored-mnist), ``pixels``, ``timm:<model>`` or ``hf:<model id>`` (see :func:`hf_fair.cluster.encode`).
+world; what ``auto`` picks for colored-digits and colored-mnist), ``pixels``, ``timm:<model>`` or ``hf:<model id>`` (see :func:`hf_fair.cluster.encode`),
+``classifier:<folder>`` (a classifier trained on the real data, e.g. an oracle: its features before
+the last layer). ``oracle`` is ``hf-fair run``'s name for the run's own seed-0 oracle: on
+colored-mnist the reference encoder, which never saw MNIST, cannot separate the real labels (its
+probe reads real test images below chance), so a probe on it judges nothing.
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +32,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from hf_fair.errors import HfFairError
+from hf_fair.generate.config import RUN_ORACLE
 
 
 # datasets of the embedded world: ``auto`` reads them with the reference classifier's features
@@ -37,6 +43,11 @@ REFERENCE_DATASETS = ("colored-digits", "colored-mnist")
 def resolve_encoder(encoder: str, dataset_name: str | None) -> str:
     """``auto``: ``reference`` for the embedded benchmarks (colored-digits, colored-mnist); any
     other dataset must name its encoder."""
+    if encoder == RUN_ORACLE:
+        raise HfFairError(
+            f"--fidelity_encoder {RUN_ORACLE} is the seed-0 oracle of `hf-fair run` (its generate section); on its own, "
+            "pass --fidelity_encoder classifier:<folder of a classifier trained on the real data> (e.g. an oracle's model/)"
+        )
     if encoder != "auto":
         return encoder
     if dataset_name in REFERENCE_DATASETS:
@@ -63,6 +74,10 @@ def reference_features(images) -> np.ndarray:
 def features(images, encoder: str) -> np.ndarray:
     if encoder == "reference":
         return reference_features(images)
+    if encoder.startswith("classifier:"):
+        from hf_fair.classify.predict import classifier_features
+
+        return np.asarray(classifier_features(encoder[len("classifier:"):], images), dtype=np.float64)
     from hf_fair.cluster import encode
 
     return np.asarray(encode(images, encoder), dtype=np.float64)
@@ -74,7 +89,9 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
         raise HfFairError(f"the Frechet distance needs at least 2 images on each side, got {len(a)} and {len(b)}")
     mu_a, mu_b = a.mean(0), b.mean(0)
     s_a, s_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    covmean, _ = linalg.sqrtm(s_a @ s_b, disp=False)
+    with warnings.catch_warnings():  # few images give singular covariances: handled below, as FID implementations do
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        covmean = linalg.sqrtm(s_a @ s_b)
     if not np.isfinite(covmean).all():  # near-singular product: regularise as FID implementations do
         eps = np.eye(len(s_a)) * 1e-6
         covmean = linalg.sqrtm((s_a + eps) @ (s_b + eps))
@@ -90,8 +107,11 @@ def _probe(x: np.ndarray, y: np.ndarray) -> tuple[object, float]:
     return model, cv
 
 
-def fidelity_report(real_dsd, synthetic: dict, spec, split: str = "test", encoder: str = "auto", dataset_name: str | None = None) -> dict:
-    """``synthetic``: {source name: Dataset with image/label/attribute/group}."""
+def fidelity_report(real_dsd, synthetic: dict, spec, split: str = "test", encoder: str = "auto", dataset_name: str | None = None,
+                    encoder_name: str | None = None) -> dict:
+    """``synthetic``: {source name: Dataset with image/label/attribute/group}. ``encoder_name`` is
+    what the report calls the encoder (default: ``encoder``; a caller passing a folder names it
+    without the machine's path)."""
     if split not in real_dsd:
         raise HfFairError(f"--fidelity_split '{split}' is not a split of the real dataset (splits: {list(real_dsd)})")
     encoder = resolve_encoder(encoder, dataset_name)
@@ -101,7 +121,7 @@ def fidelity_report(real_dsd, synthetic: dict, spec, split: str = "test", encode
     label_probe, label_cv = _probe(r_x, r_y)
     attr_probe, attr_cv = _probe(r_x, r_a)
     report = {
-        "encoder": encoder,
+        "encoder": encoder_name or encoder,
         "split": split,
         "n_real": {spec.group_names[g]: int((r_g == g).sum()) for g in range(spec.n_groups)},
         "probe_cv_accuracy": {"label": label_cv, "attribute": attr_cv},

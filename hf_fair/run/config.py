@@ -35,7 +35,7 @@ from hf_fair.cluster import ClusterArguments
 from hf_fair.config import build_config, read_yaml
 from hf_fair.data import DataArguments
 from hf_fair.adapters.config import AdapterArguments
-from hf_fair.generate.config import GenerateArguments
+from hf_fair.generate.config import RUN_ORACLE, GenerateArguments
 from hf_fair.errors import HfFairError
 from hf_fair.run.domain_gap import DomainGapArguments
 from hf_fair.run.recipe import GENERATE_KEYS, PRETRAIN_KEYS, RecipeArguments
@@ -183,6 +183,12 @@ class RunArguments:
 
     def domain_gap(self) -> DomainGapArguments:
         return self._build(DomainGapArguments, "domain_gap")
+
+    def fidelity_by_oracle(self) -> bool:
+        """``generate.fidelity_encoder: oracle``: every set's fidelity report reads the features of the
+        run's seed-0 oracle (hf_fair/generate/fidelity.py says why colored-mnist needs it)."""
+        return self.sections.get("generate", {}).get("fidelity_encoder") == RUN_ORACLE and \
+            self.sections.get("generate", {}).get("fidelity", True) is not False
 
     def gap_generate_args(self) -> GenerateArguments:
         """The domain gap's draws: vanilla with the generate section's sampling settings (steps,

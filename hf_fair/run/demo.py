@@ -1,11 +1,12 @@
 """``hf-fair demo``: the embedded default end to end, with the results table at the end.
 
-Colored Digits at severity 0.99, one seed, the paper's comparison (ERM, Group-DRO, DFR, vanilla
-and clustered DreamBooth synthetic data with last-layer finetuning and with DFR, the oracle),
-through the same runner as ``hf-fair run``; ``configs/colored_digits.yaml`` has every method.
-``--dataset colored-mnist`` runs the same comparison on Colored MNIST, with the base's domain gap
-first (``configs/colored_mnist.yaml`` has every method). ``--quick`` is a short smoke run of the
-same stages, for either dataset.
+Colored MNIST (real MNIST handwriting, the paper's regime) at severity 0.99, one seed, the paper's
+comparison (ERM, Group-DRO, DFR, vanilla and clustered DreamBooth synthetic data with last-layer
+finetuning and with DFR, the oracle), with the base's domain gap measured first, through the same
+runner as ``hf-fair run``; ``configs/colored_mnist.yaml`` has every method. ``--dataset
+colored-digits`` runs the same comparison on Colored Digits, the earlier default
+(``configs/colored_digits.yaml``). ``--quick`` is a short smoke run of the same stages, for either
+dataset.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from dataclasses import dataclass, field
 
 from hf_fair.config import parse_config
 from hf_fair.errors import HfFairError
+from hf_fair.run.presets import DEFAULT_DEMO
 
 
 @dataclass
 class DemoArguments:
-    dataset: str = field(default="colored-digits", metadata={"help": "colored-digits or colored-mnist (hf_fair/run/presets.py DEMOS)"})
+    dataset: str = field(default=DEFAULT_DEMO, metadata={"help": "colored-mnist or colored-digits (hf_fair/run/presets.py DEMOS)"})
     quick: bool = field(default=False, metadata={"help": "a short smoke run of the same stages"})
-    output_dir: str = field(default=None, metadata={"help": "run folder (default: the preset's, e.g. runs/demo, runs/demo-quick, runs/demo-colored-mnist; re-running resumes)"})
+    output_dir: str = field(default=None, metadata={"help": "run folder (default: the preset's, e.g. runs/demo-colored-mnist, runs/demo-quick-colored-mnist, runs/demo; re-running resumes)"})
     seed: int = field(default=0, metadata={"help": "classifier seed"})
 
 

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from hf_fair.errors import HfFairError
+from hf_fair.run.presets import DEMO_RUN
 
 RESULTS = "results.json"
 
@@ -38,7 +39,7 @@ def finished_severities(run: Path, flag: str = "--run") -> list[Path]:
     """Severity folders with results; an error naming the run when it has none or no results.md."""
     run = Path(run)
     if not run.is_dir():
-        raise HfFairError(f"{flag} '{run}' is not a folder; pass a finished run folder (`make demo` writes runs/demo)")
+        raise HfFairError(f"{flag} '{run}' is not a folder; pass a finished run folder (`make demo` writes {DEMO_RUN})")
     sevs = [d for d in severity_dirs(run) if (d / RESULTS).is_file()]
     if not sevs or not (run / "results.md").is_file():
         raise HfFairError(

@@ -38,6 +38,7 @@ from hf_fair.data import attach_spec, load_group_dataset, spec_of
 from hf_fair.errors import HfFairError, first_line
 from hf_fair.io_utils import removed_on_failure, write_json
 from hf_fair.results import method_results, results_document, results_stem, write_results
+from hf_fair.generate.config import RUN_ORACLE
 from hf_fair.run.config import SOURCE_ADAPTERS, RunArguments
 from hf_fair.run.preflight import check_arguments, check_offline
 
@@ -108,13 +109,16 @@ class Runner:
         self._timed("cluster", self._clusters, dsd, data_args, sev / "clusters")
 
         notes, oracle, gap = {}, None, None
-        if cfg.domain_gap().enabled:
-            # before any source's adapters: the gap is what finetuning the generator is meant to close
+        oracle_judges = cfg.fidelity_by_oracle()
+        if cfg.domain_gap().enabled or oracle_judges:
             from hf_fair.run.oracle import oracle_dataset
 
             oracle = oracle_dataset(data_args, dsd)
             notes["oracle"] = oracle[1]
+        if cfg.domain_gap().enabled:
+            # before any source's adapters: the gap is what finetuning the generator is meant to close
             gap = self._timed("domain_gap", self._domain_gap, dsd, data_args, data_key, oracle[0], sev)
+        oracle_model = self._timed("oracle", self._oracle_seed0, data_args, data_key, oracle[0], sev)[0] / "model" if oracle_judges else None
 
         synthetic, fidelity = {}, {}
         for source in cfg.sources():
@@ -126,6 +130,8 @@ class Runner:
             artifacts["synthetic"][source] = str(gen_dir.relative_to(sev))
             synthetic[source] = (gen_dir, stage_key(data_key, adapters_key, str(gen_dir.name)))
             fid_file = gen_dir / "fidelity.json"
+            if oracle_model is not None:
+                fid_file = self._timed(f"fidelity:{source}", self._oracle_fidelity, source, dsd, gen_dir, oracle_model, sev)
             if fid_file.is_file():
                 f = json.loads(fid_file.read_text())["sources"][source]
                 fidelity[source] = {k: f[k] for k in ("frechet_all", "frechet_mean_over_groups", "label_acc", "attribute_acc", "group_acc")}
@@ -241,6 +247,8 @@ class Runner:
         from hf_fair.generate.config import clip_settings
 
         args = self.cfg.generate_args(source, str(adapters_dir) if adapters_dir else None, output_dir=None)
+        if args.fidelity_encoder == RUN_ORACLE:  # the runner writes the oracle's report next to the set
+            args = replace(args, fidelity=False)
         # the CLIP filter's model (by its weights) and keep rule; nothing without it, so keys of
         # runs made before the filter existed stay as they were
         clip = clip_settings(args, args.base or self.cfg.base)
@@ -250,6 +258,42 @@ class Runner:
             self.log(f"-- synthetic data from {source} -> {folder}")
             generate_dataset(replace(args, output_dir=str(folder)), data_args, dsd=dsd, command=f"hf-fair run ({source})")
         return folder
+
+    def _oracle_seed0(self, data_args, data_key: str, oracle_dsd, sev: Path) -> tuple[Path, dict]:
+        """The oracle row's seed-0 classifier (trained once; the domain gap and the oracle's fidelity
+        report read it): its folder and metrics."""
+        from hf_fair.classify.trainer import train_classifier
+
+        o_args, o_key = self._oracle_args(data_key, 0)
+        o_dir = _classify_folder(sev, "oracle", 0, o_key)
+        metrics = _finished(o_dir)
+        if metrics is None:
+            self.log("-- the oracle, seed 0 (the oracle row reuses it)")
+            metrics = train_classifier(replace(o_args, output_dir=str(o_dir)), data_args, oracle_dsd)
+        return o_dir, metrics
+
+    def _oracle_fidelity(self, source: str, dsd, gen_dir: Path, oracle_model: Path, sev: Path) -> Path:
+        """``generate.fidelity_encoder: oracle``: the set's fidelity report on the features of the
+        seed-0 oracle (a classifier of the real data), written once next to the set as
+        fidelity-oracle.json/md and returned; its ``encoder`` names the oracle's folder relative to
+        the severity folder."""
+        from hf_fair.generate.fidelity import fidelity_markdown, fidelity_report
+        from hf_fair.io_utils import atomic_file
+
+        name = f"{RUN_ORACLE} ({oracle_model.relative_to(sev)})"
+        out = gen_dir / "fidelity-oracle.json"
+        if out.is_file() and json.loads(out.read_text()).get("encoder") == name:
+            return out
+        args = self.cfg.generate_args(source, None, output_dir=None)
+        self.log(f"-- fidelity of {source}: probe and Frechet distance on the oracle's features")
+        train = datasets.load_from_disk(str(gen_dir))["train"]
+        report = fidelity_report(dsd, {source: train}, spec_of(dsd), split=args.fidelity_split,
+                                 encoder=f"classifier:{oracle_model}", encoder_name=name)
+        with atomic_file(out.with_suffix(".md")) as tmp:
+            tmp.write_text(fidelity_markdown(report))
+        with atomic_file(out) as tmp:  # the .json last: it marks the report finished
+            tmp.write_text(json.dumps(report, indent=2))
+        return out
 
     def _oracle_args(self, data_key: str, seed: int):
         """The oracle row's classifier settings and key (ERM on group-balanced real data): one
@@ -277,10 +321,8 @@ class Runner:
             generate_dataset(replace(gen, output_dir=str(draws_dir)), data_args, dsd=dsd, command="hf-fair run (domain gap)")
         draws = datasets.load_from_disk(str(draws_dir))["train"]
 
-        o_args, o_key = self._oracle_args(data_key, 0)
-        o_dir = _classify_folder(sev, "oracle", 0, o_key)
-        self.log("-- domain gap: the oracle, seed 0 (the oracle row reuses it)")
-        o_metrics = train_classifier(replace(o_args, output_dir=str(o_dir)), data_args, oracle_dsd)
+        o_args, _ = self._oracle_args(data_key, 0)
+        o_dir, o_metrics = self._oracle_seed0(data_args, data_key, oracle_dsd, sev)
         r_dir = sev / dg.FOLDER / f"group_reader-seed0-{stage_key(data_key, 'oracle', 'group_reader', o_args)}"
         r_metrics = _finished(r_dir)
         if r_metrics is None:

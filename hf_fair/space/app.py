@@ -8,10 +8,10 @@ Everything real lives in the ``hf_fair`` library; this module only wires it to G
 started by ``Space/app.py`` in a checkout and by the ``app.py`` of a bundle that
 ``hf-fair space build`` writes (see :mod:`hf_fair.space.bundle`).
 
-    python Space/app.py [--port 7860] [--run runs/demo] [--host 127.0.0.1]
+    python Space/app.py [--port 7860] [--run runs/demo-colored-mnist] [--host 127.0.0.1]
 
 Environment: ``GRADIO_SERVER_PORT`` / ``GRADIO_SERVER_NAME`` (as Gradio reads them),
-``HF_FAIR_RUN`` (run folder, default ``runs/demo``; a bundle sets its own ``run/``),
+``HF_FAIR_RUN`` (run folder, default ``runs/demo-colored-mnist``, `make demo`'s; a bundle sets its own ``run/``),
 ``HF_FAIR_BASE`` (base for the vanilla source, default ``embedded``).
 """
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import hf_fair
 from hf_fair.errors import HfFairError
 from hf_fair.io_utils import atomic_dir, check_output_dir
+from hf_fair.run.presets import DEMO_RUN
 from hf_fair.run.folder import finished_severities
 
 logger = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "checkpoint*", "state", ".
 @dataclass
 class SpaceBuildArguments:
     output_dir: str = field(default=None, metadata={"help": "folder to write the Space to (must be empty unless --overwrite)"})
-    run: str = field(default="runs/demo", metadata={"help": "finished run folder (from `make demo` or `hf-fair run`)"})
+    run: str = field(default=DEMO_RUN, metadata={"help": "finished run folder (from `make demo` or `hf-fair run`)"})
     overwrite: bool = field(default=False, metadata={"help": "replace a non-empty output folder"})
     title: str = field(default="hf-fair: fair classifiers from diffusion-generated data", metadata={"help": "Space title"})
 
@@ -137,7 +138,7 @@ def space_card(title: str, run: Path, counts: dict) -> str:
 
 def build_space(args: SpaceBuildArguments) -> Path:
     if not args.output_dir:
-        raise HfFairError("OUTPUT_DIR is required: hf-fair space build OUTPUT_DIR --run runs/demo")
+        raise HfFairError(f"OUTPUT_DIR is required: hf-fair space build OUTPUT_DIR --run {DEMO_RUN}")
     run = Path(args.run)
     finished_severities(run)  # refuse before writing anything
     gradio_version()

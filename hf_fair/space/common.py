@@ -24,11 +24,12 @@ from PIL import Image, UnidentifiedImageError  # noqa: E402
 
 from hf_fair.data import load_group_dataset  # noqa: E402
 from hf_fair.errors import HfFairError, first_line  # noqa: E402
+from hf_fair.run.presets import DEMO_RUN  # noqa: E402
 
 logger = logging.getLogger("hf_fair.space")
 
 ROOT = Path(__file__).resolve().parents[2]  # the checkout (or the bundle) that holds hf_fair/
-DEFAULT_RUN = "runs/demo"
+DEFAULT_RUN = DEMO_RUN  # `make demo`'s run folder
 OFFLINE_DATASET = "colored-digits"
 SEVERITY_CHOICES = ["none", "0.9", "0.95", "0.97", "0.99", "0.995"]
 MAX_PIXELS = 40_000_000  # refuse larger uploads (decoding them would take seconds and gigabytes)
