@@ -221,8 +221,10 @@ def test_a_classifier_folder_is_a_fidelity_encoder(tmp_path):
     images = [Image.new("RGB", (32, 32), c) for c in ((200, 0, 0), (0, 200, 0), (0, 0, 0))]
     x = features(images, f"classifier:{tmp_path / 'm'}")
     width = timm.create_model("resnet10_s1", num_classes=2).num_features
-    assert x.shape == (3, width) and x.dtype == np.float64 and np.isfinite(x).all()
+    assert x.shape == (3, width + 3) and x.dtype == np.float64 and np.isfinite(x).all()
     assert not np.allclose(x[0], x[1])  # red and green read differently
+    # the last three are the colour maxima (in [0, 1]): the red image's red channel is the highest
+    assert np.argmax(x[0, -3:]) == 0 and np.argmax(x[1, -3:]) == 1 and x[2, -3:].max() == x[2, -3:].min()
 
 
 def test_card_lists_counts_per_group(vanilla_run):

@@ -12,7 +12,7 @@ Two numbers per (source, group), both from one fixed encoder:
 Encoders: ``reference`` (the shipped digit/colour classifier's pooled features, the embedded
 world; what ``auto`` picks for colored-digits and colored-mnist), ``pixels``, ``timm:<model>`` or ``hf:<model id>`` (see :func:`hf_fair.cluster.encode`),
 ``classifier:<folder>`` (a classifier trained on the real data, e.g. an oracle: its features before
-the last layer). ``oracle`` is ``hf-fair run``'s name for the run's own seed-0 oracle: on
+the last layer, with the image's colour maxima). ``oracle`` is ``hf-fair run``'s name for the run's own seed-0 oracle: on
 colored-mnist the reference encoder, which never saw MNIST, cannot separate the real labels (its
 probe reads real test images below chance), so a probe on it judges nothing.
 """
@@ -76,8 +76,13 @@ def features(images, encoder: str) -> np.ndarray:
         return reference_features(images)
     if encoder.startswith("classifier:"):
         from hf_fair.classify.predict import classifier_features
+        from hf_fair.diffusion.embedded.reference import images_to_tensor
 
-        return np.asarray(classifier_features(encoder[len("classifier:"):], images), dtype=np.float64)
+        # the colour maxima too, as the reference features have them: an oracle of group-balanced
+        # data learns to ignore colour, so its features alone read the attribute of draws badly
+        # (60-99% on colored-mnist's synthetic sets, 100% with the maxima)
+        colour = images_to_tensor(images).amax(dim=(2, 3)).numpy()
+        return np.hstack([classifier_features(encoder[len("classifier:"):], images), colour]).astype(np.float64)
     from hf_fair.cluster import encode
 
     return np.asarray(encode(images, encoder), dtype=np.float64)

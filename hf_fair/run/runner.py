@@ -284,10 +284,10 @@ class Runner:
         out = gen_dir / "fidelity-oracle.json"
         if out.is_file() and json.loads(out.read_text()).get("encoder") == name:
             return out
-        args = self.cfg.generate_args(source, None, output_dir=None)
+        split = self.cfg.generate_args("vanilla", None, output_dir=None).fidelity_split  # one generate section for every source
         self.log(f"-- fidelity of {source}: probe and Frechet distance on the oracle's features")
         train = datasets.load_from_disk(str(gen_dir))["train"]
-        report = fidelity_report(dsd, {source: train}, spec_of(dsd), split=args.fidelity_split,
+        report = fidelity_report(dsd, {source: train}, spec_of(dsd), split=split,
                                  encoder=f"classifier:{oracle_model}", encoder_name=name)
         with atomic_file(out.with_suffix(".md")) as tmp:
             tmp.write_text(fidelity_markdown(report))
