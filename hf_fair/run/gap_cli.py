@@ -20,10 +20,10 @@ class GapArguments:
     encoder: str = field(default="auto", metadata={"help": "Frechet encoder: auto | reference | pixels | timm:<model> | hf:<model id>"})
     base: str = field(default="embedded", metadata={"help": "base pipeline: 'embedded', a folder or a Hub id"})
     num_inference_steps: int = field(default=6, metadata={"help": "sampling steps of the draws"})
-    guidance_scale: float = field(default=2.0, metadata={"help": "classifier-free guidance of the draws"})
+    guidance_scale: float = field(default=3.0, metadata={"help": "classifier-free guidance of the draws (configs/colored_mnist.yaml's, chosen on its validation split)"})
     batch_size: int = field(default=64, metadata={"help": "images per pipeline call"})
-    epochs: int = field(default=None, metadata={"help": "epochs of the oracle and the group reader (default: the dataset's demo "
-                                                        "recipe, 20 for colored-mnist, 12 otherwise)"})
+    epochs: int = field(default=None, metadata={"help": "epochs of the oracle and the group reader (default: the dataset's shipped "
+                                                        "config's, 20 for colored-mnist, 12 otherwise)"})
     set: list[str] = field(default_factory=list, metadata={"help": "any run-config option, `section.option=value` (e.g. classifier.image_size=16); values are YAML"})
 
 
@@ -31,12 +31,12 @@ def gap_config(data_args, args: GapArguments):
     """The run config of ``hf-fair gap``."""
     from hf_fair.data import DataArguments
     from hf_fair.run.config import apply_settings, config_from_dict
-    from hf_fair.run.presets import CLASSIFIER, DEMO, DEMOS
+    from hf_fair.run.presets import CLASSIFIER, CONFIG_CLASSIFIERS, DEMO
 
     if data_args.severity is None:
         raise HfFairError("hf-fair gap needs --severity (e.g. --severity 0.99): the gap is measured against that run's train split")
     # the run config's classifier for this dataset, so `hf-fair gap` and `hf-fair run` share the oracle
-    epochs = args.epochs if args.epochs is not None else DEMOS.get(data_args.dataset, (DEMO,))[0]["classifier"]["epochs"]
+    epochs = args.epochs if args.epochs is not None else CONFIG_CLASSIFIERS.get(data_args.dataset, DEMO["classifier"])["epochs"]
     default = DataArguments()
     data = {f.name: getattr(data_args, f.name) for f in fields(DataArguments)
             if f.name not in ("dataset", "severity") and getattr(data_args, f.name) != getattr(default, f.name)}
