@@ -23,6 +23,7 @@ TINY = {"dataset": "colored-mnist", "severities": [0.95], "seeds": [0], "methods
         "domain_gap": {"enabled": True, "images_per_group": 2},
         "classifier": CLASSIFIER}
 GAP_FLAGS = ["--dataset", "colored-mnist", "--severity", "0.95", "--images_per_group", "2", "--num_inference_steps", "2",
+             "--guidance_scale", "2.0",
              "--batch_size", "16", "--epochs", "1", "--set", "classifier.image_size=16", "classifier.max_steps=2",
              "classifier.batch_size=16", "classifier.warmup_epochs=0"]
 
