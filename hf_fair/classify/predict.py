@@ -40,30 +40,27 @@ def predict_proba(model_dir: str, image) -> dict[str, float]:
     return dict(zip(names, probs))
 
 
-@torch.no_grad()
+def _per_batch(model_dir: str, images, batch_size: int, head) -> list:
+    """``head(model, batch)`` for each batch of PIL images, through the checkpoint's evaluation transform."""
+    model, transform, _, _ = load_classifier(str(model_dir))
+    images = list(images)
+    with torch.no_grad():
+        return [head(model, torch.stack([transform(im.convert("RGB")) for im in images[start : start + batch_size]])).numpy()
+                for start in range(0, len(images), batch_size)]
+
+
 def predict_labels(model_dir: str, images, batch_size: int = 256) -> "np.ndarray":
     """Predicted class index of each PIL image (the checkpoint's evaluation transform, in batches)."""
     import numpy as np
 
-    model, transform, _, _ = load_classifier(str(model_dir))
-    images = list(images)
-    out = []
-    for start in range(0, len(images), batch_size):
-        x = torch.stack([transform(im.convert("RGB")) for im in images[start : start + batch_size]])
-        out.append(model(x).argmax(-1).numpy())
+    out = _per_batch(model_dir, images, batch_size, lambda model, x: model(x).argmax(-1))
     return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
 
-@torch.no_grad()
 def classifier_features(model_dir: str, images, batch_size: int = 256) -> "np.ndarray":
     """The classifier's pooled features before its last layer (timm's ``forward_head(pre_logits=True)``)
     for each PIL image: an encoder that knows the real data it was trained on."""
     import numpy as np
 
-    model, transform, _, _ = load_classifier(str(model_dir))
-    images = list(images)
-    out = []
-    for start in range(0, len(images), batch_size):
-        x = torch.stack([transform(im.convert("RGB")) for im in images[start : start + batch_size]])
-        out.append(model.forward_head(model.forward_features(x), pre_logits=True).numpy())
+    out = _per_batch(model_dir, images, batch_size, lambda model, x: model.forward_head(model.forward_features(x), pre_logits=True))
     return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
