@@ -181,7 +181,12 @@ def fidelity_markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_report(report: dict, folder: str | Path) -> None:
+def write_report(report: dict, folder: str | Path, stem: str = "fidelity") -> None:
+    """``<stem>.md`` and ``<stem>.json`` in ``folder``, each atomically, the .json last: it marks the report finished."""
+    from hf_fair.io_utils import atomic_file
+
     folder = Path(folder)
-    (folder / "fidelity.json").write_text(json.dumps(report, indent=2))
-    (folder / "fidelity.md").write_text(fidelity_markdown(report))
+    with atomic_file(folder / f"{stem}.md") as tmp:
+        tmp.write_text(fidelity_markdown(report))
+    with atomic_file(folder / f"{stem}.json") as tmp:
+        tmp.write_text(json.dumps(report, indent=2))

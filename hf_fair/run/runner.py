@@ -277,8 +277,7 @@ class Runner:
         seed-0 oracle (a classifier of the real data), written once next to the set as
         fidelity-oracle.json/md and returned; its ``encoder`` names the oracle's folder relative to
         the severity folder."""
-        from hf_fair.generate.fidelity import fidelity_markdown, fidelity_report
-        from hf_fair.io_utils import atomic_file
+        from hf_fair.generate.fidelity import fidelity_report, write_report
 
         name = f"{RUN_ORACLE} ({oracle_model.relative_to(sev)})"
         out = gen_dir / "fidelity-oracle.json"
@@ -289,10 +288,7 @@ class Runner:
         train = datasets.load_from_disk(str(gen_dir))["train"]
         report = fidelity_report(dsd, {source: train}, spec_of(dsd), split=split,
                                  encoder=f"classifier:{oracle_model}", encoder_name=name)
-        with atomic_file(out.with_suffix(".md")) as tmp:
-            tmp.write_text(fidelity_markdown(report))
-        with atomic_file(out) as tmp:  # the .json last: it marks the report finished
-            tmp.write_text(json.dumps(report, indent=2))
+        write_report(report, gen_dir, stem="fidelity-oracle")
         return out
 
     def _oracle_args(self, data_key: str, seed: int):
