@@ -151,6 +151,29 @@ def test_pretrain_then_finetune_last_layer(tmp_path, small_digits):
     assert timm.create_model(f"local-dir:{tmp_path / 'ft' / 'model'}").num_classes == 2
 
 
+def test_dfr_on_frozen_features_refits_without_training(tmp_path, small_digits):
+    """DFR from an ERM checkpoint (last layer) trains no epochs and gives exactly DFR from scratch:
+    DFR's features are ERM's, and the refit sets the whole head."""
+    from safetensors.torch import load_file
+
+    scratch = train_classifier(ClassifierArguments(output_dir=str(tmp_path / "dfr"), objective="dfr", dfr_repeats=2, **FAST),
+                               data_args(), dsd=small_digits)
+    train_classifier(ClassifierArguments(output_dir=str(tmp_path / "erm"), **FAST), data_args(), dsd=small_digits)
+    refit = train_classifier(ClassifierArguments(output_dir=str(tmp_path / "refit"), objective="dfr", dfr_repeats=2, stage="finetune",
+                                                 init=str(tmp_path / "erm" / "model"), finetune_scope="last_layer", **FAST),
+                             data_args(), dsd=small_digits)
+    assert refit["history"] == [] and refit["selected_epoch"] is None and "no training epochs" in refit["selection_rule"]
+    assert not (tmp_path / "refit" / "state").exists()
+    assert refit["dfr"]["C"] == scratch["dfr"]["C"]
+    for split in ("validation", "test"):
+        assert refit["splits"][split]["per_group_acc"] == scratch["splits"][split]["per_group_acc"]
+    erm = load_file(str(tmp_path / "erm" / "model" / "model.safetensors"))
+    got = load_file(str(tmp_path / "refit" / "model" / "model.safetensors"))
+    assert all(torch.equal(erm[k], got[k]) for k in erm if not k.startswith("fc."))
+    assert not torch.equal(erm["fc.weight"], got["fc.weight"])
+    assert "selected epoch" not in (tmp_path / "refit" / "model" / "README.md").read_text()
+
+
 def test_finetune_class_mismatch(tmp_path, small_digits):
     import timm
 

@@ -108,19 +108,10 @@ def _start(trainer: UnitTrainer, unit: Unit, images, unit_dir: Path, fingerprint
 
 
 def _step_batch(trainer: UnitTrainer, runs: list[UnitRun]):
-    """Each unit's draws (instance block, then class block), in the sequential path's order."""
-    noisy, ts, targets, embs = [], [], [], []
-    def add(latents, idx, emb, gen):
-        x, t, y = trainer.draw(latents, idx, gen)
-        noisy.append(x), ts.append(t), targets.append(y), embs.append(trainer.embeddings(emb, idx))
-
-    for r in runs:
-        idx = trainer.batch_indices(len(r.latents), r.gen)
-        add(r.latents, idx, r.prompt_emb, r.gen)
-        if r.class_cache is not None:  # drawn after the instance block's noise, as the sequential path does
-            class_latents, class_emb = r.class_cache
-            add(class_latents, torch.randint(0, len(class_latents), (len(idx),), generator=r.gen), class_emb, r.gen)
-    return torch.cat(noisy), torch.cat(ts), torch.cat(targets), torch.cat(embs)
+    """Each unit's examples (instance block, then class block), drawn as the sequential path draws them."""
+    blocks = [trainer.unit_batch(r.latents, trainer.batch_indices(len(r.latents), r.gen), r.prompt_emb, r.gen, r.class_cache)
+              for r in runs]
+    return tuple(torch.cat(parts) for parts in zip(*blocks))
 
 
 def _unit_losses(pred: torch.Tensor, target: torch.Tensor, k: int, prior: bool, prior_weight: float) -> torch.Tensor:

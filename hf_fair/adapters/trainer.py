@@ -206,11 +206,31 @@ class UnitTrainer:
         """One embedding for the unit, or one per image (--caption_column)."""
         return prompt_emb[idx.to(prompt_emb.device)] if prompt_emb.shape[0] > 1 else prompt_emb.expand(len(idx), -1, -1)
 
-    def loss(self, latents: LatentCache, idx, prompt_emb, gen) -> torch.Tensor:
+    def unit_batch(self, latents: LatentCache, idx, prompt_emb, gen, class_cache=None):
+        """One step's examples of a unit, (noisy latents, timesteps, targets, prompt embeddings):
+        its images ``idx``, then with ``class_cache`` (class latents, class prompt embedding) as
+        many class images, drawn after the instance noise (the order both training paths keep)."""
         noisy, t, target = self.draw(latents, idx, gen)
+        blocks = [(noisy, t, target, self.embeddings(prompt_emb, idx))]
+        if class_cache is not None:
+            class_latents, class_emb = class_cache
+            cidx = torch.randint(0, len(class_latents), (len(idx),), generator=gen)
+            blocks.append((*self.draw(class_latents, cidx, gen), self.embeddings(class_emb, cidx)))
+        return tuple(torch.cat(parts) for parts in zip(*blocks))
+
+    def loss(self, latents: LatentCache, idx, prompt_emb, gen, class_cache=None) -> torch.Tensor:
+        """The denoising loss on the unit's images ``idx``, plus prior_loss_weight x the loss on
+        the class images with ``class_cache``. Both go through one UNet pass: a batch of 2 x bs
+        costs about a quarter less than two of bs on a CPU (docs/BENCHMARKS.md), and the UNet
+        treats each example on its own, so the result is two passes' up to float rounding."""
+        noisy, t, target, emb = self.unit_batch(latents, idx, prompt_emb, gen, class_cache)
         with self.accelerator.autocast():
-            pred = self.unet(noisy, t, self.embeddings(prompt_emb, idx)).sample
-        return F.mse_loss(pred.float(), target.float())
+            pred = self.unet(noisy, t, emb).sample.float()
+        n, target = len(idx), target.float()
+        loss = F.mse_loss(pred[:n], target[:n])
+        if class_cache is not None:
+            loss = loss + self.args.prior_loss_weight * F.mse_loss(pred[n:], target[n:])
+        return loss
 
     # ------------------------------------------------------------------ pieces of a unit's run
     def read_checkpoint(self, ckpt_path: Path, fingerprint: str) -> dict | None:
@@ -274,11 +294,7 @@ class UnitTrainer:
         self.unet.train()
         while step < total:
             idx = self.batch_indices(n, gen)
-            loss = self.loss(latents, idx, prompt_emb, gen)
-            if class_cache is not None:
-                class_latents, class_emb = class_cache
-                cidx = torch.randint(0, len(class_latents), (len(idx),), generator=gen)
-                loss = loss + args.prior_loss_weight * self.loss(class_latents, cidx, class_emb, gen)
+            loss = self.loss(latents, idx, prompt_emb, gen, class_cache)
             if not torch.isfinite(loss):
                 raise HfFairError(self.nonfinite_message(unit, loss.item(), step, unit_dir))
             optimizer.zero_grad(set_to_none=True)

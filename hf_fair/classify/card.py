@@ -16,7 +16,7 @@ _TEMPLATE = """---
 A timm image classifier trained with [hf-fair]: objective **{{ objective }}**, stage **{{ stage }}**{% if scope %} (finetune scope: {{ scope }}){% endif %}, seed {{ seed }}.
 
 - Dataset: {{ dataset }}{% if severity %} at bias severity {{ severity }}{% endif %}
-- Model selection: {{ rule }} (selected epoch {{ epoch }})
+- Model selection: {{ rule }}{% if epoch %} (selected epoch {{ epoch }}){% endif %}
 
 | split | worst-group acc | balanced acc | average acc |
 |---|---:|---:|---:|

@@ -33,6 +33,9 @@ class Objective:
     name = "erm"
     needs_groups = False
     needs_validation = False
+    # the after_training step replaces the classifier head whole (DFR): on frozen features the
+    # training epochs would be thrown away, so the trainer skips them
+    replaces_head = False
 
     @classmethod
     def from_args(cls, args) -> "Objective":
@@ -210,6 +213,7 @@ class DFR(ERM):
     name = "dfr"
     needs_groups = True
     needs_validation = True
+    replaces_head = True
 
     def after_training(self, run, model, dsd, spec, eval_tf):
         return run.refit_last_layer(model, dsd, spec, eval_tf)

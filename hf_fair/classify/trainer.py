@@ -272,6 +272,13 @@ class ClassifierRun:
         if write_json_main:
             write_json(self.out / "config.json", {"fingerprint": self.fp, "num_processes": acc.num_processes, "classifier": asdict(a), "data": asdict(self.data_args), "versions": runfolder.versions("timm", "accelerate", "datasets")})
 
+        if a.stage == "finetune" and a.finetune_scope == "last_layer" and objective.replaces_head:
+            # DFR on frozen features: the refit on validation sets the whole head, so training it
+            # first would change nothing; the init's features go straight to the refit
+            logger.info("%s on frozen features: the head is refit on the validation split; no training epochs", a.objective)
+            self._save_model(model, self.out / "best")
+            return self._finish(model, objective, dsd, spec, [], None, eval_tf, False, rule=REFIT_ONLY_RULE)
+
         progress_file = self.out / STATE / PROGRESS
         start_epoch, step, history, best = 0, 0, [], None
         resume = json.loads(progress_file.read_text()) if progress_file.is_file() else None
@@ -373,7 +380,7 @@ class ClassifierRun:
             shutil.rmtree(old, ignore_errors=True)
         acc.wait_for_everyone()
 
-    def _finish(self, model, objective: Objective, dsd, spec, history, best, eval_tf, stopped_early) -> dict:
+    def _finish(self, model, objective: Objective, dsd, spec, history, best, eval_tf, stopped_early, rule: str | None = None) -> dict:
         a, acc = self.args, self.accelerator
         acc.wait_for_everyone()
         selected = models.load_checkpoint(self.out / "best", dsd["train"].features["label"].num_classes, False)
@@ -386,7 +393,7 @@ class ClassifierRun:
         metrics = {
             "finished": True,
             "selection": a.selection,
-            "selection_rule": _rule_text(a.selection),
+            "selection_rule": rule or _rule_text(a.selection),
             "selected_epoch": best["epoch"] if best else None,
             "objective": a.objective,
             "stage": a.stage,
@@ -431,6 +438,9 @@ class ClassifierRun:
         model = acc.unwrap_model(prepared)
         set_head(model, w, b)
         return model, report
+
+
+REFIT_ONLY_RULE = "none: the init's frozen features, the head refit on the validation split (no training epochs)"
 
 
 def _rule_text(selection: str) -> str:

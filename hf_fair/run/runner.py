@@ -143,7 +143,14 @@ class Runner:
         for m in cfg.parsed_methods:
             per_seed, per_seed_val, paths = [], [], []
             for seed in cfg.seeds:
-                if m.source is None:
+                if m.source is None and m.objective == "dfr":
+                    # DFR's features are ERM's: the erm row's classifier (trained here when the
+                    # row is not listed), its head refit on validation
+                    run_dsd = dsd
+                    init = self._timed("classify:erm", self._erm_seed, data_args, data_key, dsd, seed, sev)
+                    args = cfg.classifier_args(objective="dfr", seed=seed, stage="finetune", init=str(init), finetune_scope="last_layer")
+                    key = stage_key(data_key, runfolder.result_settings(args) | {"init": init.parent.name})
+                elif m.source is None:
                     run_dsd = dsd
                     args = cfg.classifier_args(objective=m.objective, seed=seed)
                     key = stage_key(data_key, args)
@@ -271,6 +278,18 @@ class Runner:
             self.log("-- the oracle, seed 0 (the oracle row reuses it)")
             metrics = train_classifier(replace(o_args, output_dir=str(o_dir)), data_args, oracle_dsd)
         return o_dir, metrics
+
+    def _erm_seed(self, data_args, data_key: str, dsd, seed: int, sev: Path) -> Path:
+        """The erm row's classifier for ``seed`` (the same settings and folder as the row: trained
+        once), whose features DFR's refit reads; its model folder."""
+        from hf_fair.classify.trainer import train_classifier
+
+        args = self.cfg.classifier_args(objective="erm", seed=seed)
+        folder = _classify_folder(sev, "erm", seed, stage_key(data_key, args))
+        if _finished(folder) is None:
+            self.log(f"-- erm seed {seed} (DFR's features)")
+            train_classifier(replace(args, output_dir=str(folder)), data_args, dsd)
+        return folder / "model"
 
     def _oracle_fidelity(self, source: str, dsd, gen_dir: Path, oracle_model: Path, sev: Path) -> Path:
         """``generate.fidelity_encoder: oracle``: the set's fidelity report on the features of the
