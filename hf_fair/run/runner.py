@@ -152,8 +152,7 @@ class Runner:
                     key = stage_key(data_key, runfolder.result_settings(args) | {"init": init.parent.name})
                 elif m.source is None:
                     run_dsd = dsd
-                    args = cfg.classifier_args(objective=m.objective, seed=seed)
-                    key = stage_key(data_key, args)
+                    args, key = self._real_args(m.objective, data_key, seed)
                 elif m.source == "oracle":
                     if oracle is None:
                         from hf_fair.run.oracle import oracle_dataset
@@ -266,30 +265,30 @@ class Runner:
             generate_dataset(replace(args, output_dir=str(folder)), data_args, dsd=dsd, command=f"hf-fair run ({source})")
         return folder
 
+    def _trained_once(self, row: str, seed: int, args, key: str, data_args, run_dsd, sev: Path, why: str) -> tuple[Path, dict]:
+        """The classifier of results row ``row`` for ``seed`` in that row's own folder, trained
+        here unless it is finished (other stages read it before or instead of the row): its
+        folder and metrics."""
+        from hf_fair.classify.trainer import train_classifier
+
+        folder = _classify_folder(sev, row, seed, key)
+        metrics = _finished(folder)
+        if metrics is None:
+            self.log(f"-- {row}, seed {seed} ({why})")
+            metrics = train_classifier(replace(args, output_dir=str(folder)), data_args, run_dsd)
+        return folder, metrics
+
     def _oracle_seed0(self, data_args, data_key: str, oracle_dsd, sev: Path) -> tuple[Path, dict]:
         """The oracle row's seed-0 classifier (trained once; the domain gap and the oracle's fidelity
         report read it): its folder and metrics."""
-        from hf_fair.classify.trainer import train_classifier
-
         o_args, o_key = self._oracle_args(data_key, 0)
-        o_dir = _classify_folder(sev, "oracle", 0, o_key)
-        metrics = _finished(o_dir)
-        if metrics is None:
-            self.log("-- the oracle, seed 0 (the oracle row reuses it)")
-            metrics = train_classifier(replace(o_args, output_dir=str(o_dir)), data_args, oracle_dsd)
-        return o_dir, metrics
+        return self._trained_once("oracle", 0, o_args, o_key, data_args, oracle_dsd, sev, "the oracle row reuses it")
 
     def _erm_seed(self, data_args, data_key: str, dsd, seed: int, sev: Path) -> Path:
-        """The erm row's classifier for ``seed`` (the same settings and folder as the row: trained
-        once), whose features DFR's refit reads; its model folder."""
-        from hf_fair.classify.trainer import train_classifier
-
-        args = self.cfg.classifier_args(objective="erm", seed=seed)
-        folder = _classify_folder(sev, "erm", seed, stage_key(data_key, args))
-        if _finished(folder) is None:
-            self.log(f"-- erm seed {seed} (DFR's features)")
-            train_classifier(replace(args, output_dir=str(folder)), data_args, dsd)
-        return folder / "model"
+        """The erm row's classifier for ``seed`` (trained once), whose features DFR's refit reads;
+        its model folder."""
+        args, key = self._real_args("erm", data_key, seed)
+        return self._trained_once("erm", seed, args, key, data_args, dsd, sev, "DFR's features")[0] / "model"
 
     def _oracle_fidelity(self, source: str, dsd, gen_dir: Path, oracle_model: Path, sev: Path) -> Path:
         """``generate.fidelity_encoder: oracle``: the set's fidelity report on the features of the
@@ -309,6 +308,12 @@ class Runner:
                                  encoder=f"classifier:{oracle_model}", encoder_name=name)
         write_report(report, gen_dir, stem="fidelity-oracle")
         return out
+
+    def _real_args(self, objective: str, data_key: str, seed: int):
+        """A real-data row's classifier settings and key: one place, so the erm row and DFR's
+        features are one training."""
+        args = self.cfg.classifier_args(objective=objective, seed=seed)
+        return args, stage_key(data_key, args)
 
     def _oracle_args(self, data_key: str, seed: int):
         """The oracle row's classifier settings and key (ERM on group-balanced real data): one
