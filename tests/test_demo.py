@@ -52,7 +52,7 @@ def test_colored_mnist_preset_is_the_demo_on_mnist_with_the_domain_gap(quick):
         gen = {k: v for k, v in preset["generate"].items() if k in shipped["generate"] and k != "images_per_group"}
         assert gen == {k: shipped["generate"][k] for k in gen} and preset["generate"]["images_per_group"] == 128
         assert preset["classifier"] == {**shipped["classifier"], "epochs": 12}
-        assert preset["domain_gap"]["images_per_group"] == 64
+        assert preset["domain_gap"]["images_per_group"] == 64 and preset["domain_gap"]["group_reader"] is False
     # a valid run config: every stage's arguments build, the gap's encoder resolves
     cfg = config_from_dict(preset, where="the demo preset")
     check_arguments(cfg)

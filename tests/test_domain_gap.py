@@ -173,3 +173,32 @@ def test_gap_command_defaults_share_the_shipped_configs_stages():
         keys.append((stage_key(data_key, "oracle", c.classifier_args(objective="erm", seed=0)),
                      stage_key(data_key, c.gap_generate_args()), c.domain_gap().images_per_group))
     assert keys[0] == keys[1]
+
+
+def test_without_the_group_reader_the_oracle_still_reads_the_draws(gap_run, capsys):
+    """`domain_gap.group_reader: false` (the demo's, `hf-fair gap --group_reader false`): no reader is
+    trained or read, its figures are None and the tables say so; the draws and the oracle's
+    readings are the same stage's."""
+    cfg, sev, _ = gap_run
+    before = json.loads((sev / "domain_gap.json").read_text())
+    flags = [*GAP_FLAGS, "--hub_dataset", cfg.data_args(0.95).hub_dataset, "--output_dir", str(sev.parent)]
+    readers = sorted((sev / "domain_gap").glob("group_reader-*"))
+    assert main(["gap", *flags, "--group_reader", "false"]) == 0
+    assert sorted((sev / "domain_gap").glob("group_reader-*")) == readers  # nothing new trained
+    report = json.loads((sev / "domain_gap.json").read_text())
+    assert report["group_reader_test"] is None and report["group_reader_model"] is None
+    assert report["mean_over_groups"]["group_read"] is None
+    for name, v in report["groups"].items():
+        assert v["group_read"] is None and v["label_read"] == before["groups"][name]["label_read"], name
+    md = (sev / "domain_gap.md").read_text()
+    assert "no group reader was trained" in md and "| small\\|green | 2 | 6 |" in md
+    assert "no group reader was trained" in capsys.readouterr().out
+    # the results document's table shows a dash, not a number
+    from hf_fair.results import domain_gap_markdown
+    from hf_fair.run.domain_gap import gap_summary
+
+    table = domain_gap_markdown(gap_summary(report, GROUPS))
+    assert all(line.rstrip().endswith("| - |") for line in table.splitlines() if line.startswith("| small") or line.startswith("| large"))
+    # back to the fixture's report for any later test
+    assert main(["gap", *flags]) == 0
+    assert json.loads((sev / "domain_gap.json").read_text())["groups"] == before["groups"]

@@ -24,6 +24,7 @@ class GapArguments:
     batch_size: int = field(default=64, metadata={"help": "images per pipeline call"})
     epochs: int = field(default=None, metadata={"help": "epochs of the oracle and the group reader (default: the dataset's shipped "
                                                         "config's, 20 for colored-mnist, 12 otherwise)"})
+    group_reader: bool = field(default=True, metadata={"help": "also train a group reader and report how often it reads each draw's group"})
     set: list[str] = field(default_factory=list, metadata={"help": "any run-config option, `section.option=value` (e.g. classifier.image_size=16); values are YAML"})
 
 
@@ -45,7 +46,8 @@ def gap_config(data_args, args: GapArguments):
         "output_dir": args.output_dir, "base": args.base, "data": data,
         "generate": {"num_inference_steps": args.num_inference_steps, "guidance_scale": args.guidance_scale, "batch_size": args.batch_size},
         "classifier": {**CLASSIFIER, "epochs": epochs, "warmup_epochs": min(2, epochs - 1)},
-        "domain_gap": {"enabled": True, "images_per_group": args.images_per_group, "encoder": args.encoder},
+        "domain_gap": {"enabled": True, "images_per_group": args.images_per_group, "encoder": args.encoder,
+                       "group_reader": args.group_reader},
     }
     return config_from_dict(apply_settings(preset, args.set), where="hf-fair gap")
 

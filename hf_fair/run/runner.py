@@ -343,24 +343,27 @@ class Runner:
 
         o_args, _ = self._oracle_args(data_key, 0)
         o_dir, o_metrics = self._oracle_seed0(data_args, data_key, oracle_dsd, sev)
-        r_dir = sev / dg.FOLDER / f"group_reader-seed0-{stage_key(data_key, 'oracle', 'group_reader', o_args)}"
-        r_metrics = _finished(r_dir)
-        if r_metrics is None:
-            self.log("-- domain gap: the group reader (the oracle's data and recipe, trained to predict the group)")
-            r_metrics = train_classifier(replace(o_args, output_dir=str(r_dir)), data_args, dg.with_group_target(oracle_dsd))
+        r_dir = r_metrics = None
+        if gap.group_reader:
+            r_dir = sev / dg.FOLDER / f"group_reader-seed0-{stage_key(data_key, 'oracle', 'group_reader', o_args)}"
+            r_metrics = _finished(r_dir)
+            if r_metrics is None:
+                self.log("-- domain gap: the group reader (the oracle's data and recipe, trained to predict the group)")
+                r_metrics = train_classifier(replace(o_args, output_dir=str(r_dir)), data_args, dg.with_group_target(oracle_dsd))
 
         about = {"dataset": self.cfg.dataset, "severity": self.severity, "base": base_id(gen.base),
                  "images_per_group": gen.images_per_group, "num_inference_steps": gen.num_inference_steps,
                  "guidance_scale": gen.guidance_scale, "filter": "none", "real_split": "train",
                  "draws": str(draws_dir.relative_to(sev)), "oracle_model": str((o_dir / "model").relative_to(sev)),
-                 "group_reader_model": str((r_dir / "model").relative_to(sev))}
+                 "group_reader_model": None if r_dir is None else str((r_dir / "model").relative_to(sev))}
         report = dg.gap_report(dsd["train"], dsd["test"], draws, spec, encoder, o_dir / "model", o_metrics["splits"]["test"],
-                               r_dir / "model", r_metrics["splits"]["test"], about)
+                               None if r_dir is None else r_dir / "model", None if r_metrics is None else r_metrics["splits"]["test"], about)
         dg.write_gap(report, sev, self.cfg.variant)
         for name, v in report["groups"].items():
             fd = "n/a" if v["frechet"] is None else f"{v['frechet']:.2f}"
+            reader = "" if v["group_read"] is None else f", the group reader the group of {100 * v['group_read']:.1f}%"
             self.log(f"domain gap {name}: Frechet {fd} to {v['n_real']} real train images; the oracle reads the label of "
-                     f"{100 * v['label_read']:.1f}% of {v['n_draws']} draws, the group reader the group of {100 * v['group_read']:.1f}%")
+                     f"{100 * v['label_read']:.1f}% of {v['n_draws']} draws{reader}")
         return dg.gap_summary(report, list(spec.group_names), self.cfg.variant)
 
     def _pretrain(self, source: str, gen_dir: Path, gen_key: str, dsd, data_args, seed: int, sev: Path) -> Path:
