@@ -20,7 +20,7 @@ SELECTIONS = ("val_worst_group", "val_worst_class", "val_average", "oracle", "la
 @dataclass
 class ClassifierArguments:
     # fields that do not change results: left out of the resume fingerprint (hf_fair.runfolder)
-    NOT_IN_FINGERPRINT: ClassVar[frozenset] = frozenset({"eval_batch_size", "num_workers", "output_dir", "overwrite", "push_to_hub"})
+    NOT_IN_FINGERPRINT: ClassVar[frozenset] = frozenset({"eval_batch_size", "num_workers", "output_dir", "overwrite", "push_to_hub", "cache_features"})
     # the pretraining recipe's fields came after results were recorded: at their defaults they
     # leave a run's key as it was (hf_fair.runfolder.result_settings)
     IN_FINGERPRINT_WHEN_SET: ClassVar[frozenset] = frozenset({"weight_column", "weight_rule", "supcon_weight", "supcon_temperature", "supcon_positives", "supcon_dim"})
@@ -31,6 +31,7 @@ class ClassifierArguments:
     stage: str = field(default="train", metadata={"help": f"one of {list(STAGES)}"})
     init: str | None = field(default=None, metadata={"help": "finetune: checkpoint folder (timm HF format) to start from"})
     finetune_scope: str = field(default="last_layer", metadata={"help": "finetune: 'last_layer' (the paper) or 'full' (FFR)"})
+    cache_features: bool = field(default=True, metadata={"help": "last_layer finetuning with the shift or none augmentation: compute the frozen backbone's features once per view and train the head on them (same views, same results up to float rounding); false runs the backbone every step"})
     reinit_head: bool = field(default=False, metadata={"help": "finetune: new classifier head when --init has another number of classes"})
     objective: str = field(default="erm", metadata={"help": f"one of {list(OBJECTIVES)}"})
     epochs: int = field(default=20, metadata={"help": "training epochs"})

@@ -32,7 +32,9 @@ class ImageTransform:
     def __init__(self, image_size: int, mean, std, augmentations: list):
         self.image_size = image_size
         self.prepare = v2.Compose([v2.ToImage(), v2.Resize((image_size, image_size), InterpolationMode.BILINEAR, antialias=True)])
-        self.augment = v2.Compose([*augmentations, v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))])
+        self.geometric = list(augmentations)  # the random ops (hf_fair.classify.frozen_features reads them)
+        self.finish = v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))])
+        self.augment = v2.Compose([*augmentations, *self.finish.transforms])
         self.views: dict[str, _Transformed] = {}  # decoded splits, kept as long as the transform (one run)
 
     def __call__(self, image) -> torch.Tensor:
@@ -93,6 +95,14 @@ def _view(ds: datasets.Dataset, transform: ImageTransform) -> _Transformed:
     return transform.views[ds._fingerprint]
 
 
+def prepared_images(ds: datasets.Dataset, transform: ImageTransform) -> torch.Tensor:
+    """Every image of ``ds`` prepared (decoded, resized), stacked: N x 3 x S x S uint8."""
+    view = _view(ds, transform)
+    if view.cache is not None:
+        return torch.stack([torch.as_tensor(x) for x in view.cache])
+    return torch.stack([torch.as_tensor(transform.prepare(row["image"].convert("RGB"))) for row in view.ds.select_columns(["image"])])
+
+
 def make_loader(
     ds: datasets.Dataset,
     transform: ImageTransform,
@@ -102,7 +112,19 @@ def make_loader(
     num_workers: int = 0,
     sample_weights: np.ndarray | None = None,
 ) -> DataLoader:
-    view = _view(ds, transform)
+    return loader_over(_view(ds, transform), batch_size, shuffle, seed, num_workers, sample_weights)
+
+
+def loader_over(
+    view: torch.utils.data.Dataset,
+    batch_size: int,
+    shuffle: bool,
+    seed: int,
+    num_workers: int = 0,
+    sample_weights: np.ndarray | None = None,
+) -> DataLoader:
+    """Loader over a map-style split yielding (input, label, group, index) items: shuffling,
+    weighted sampling and the last-batch rule every training path shares."""
     gen = torch.Generator().manual_seed(seed)
     sampler = None
     if sample_weights is not None:

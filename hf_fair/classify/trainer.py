@@ -25,7 +25,8 @@ from hf_fair import runfolder
 from hf_fair.accel import make_accelerator
 from hf_fair.classify import models
 from hf_fair.classify.config import ClassifierArguments
-from hf_fair.classify.data import build_transforms, dataset_resolution, make_loader
+from hf_fair.classify.data import build_transforms, dataset_resolution, loader_over, make_loader
+from hf_fair.classify.frozen_features import cache_splits
 from hf_fair.classify.objectives import ERM, Objective, make_objective
 from hf_fair.classify.supcon import WithProjection, supcon_loss
 from hf_fair.classify.weights import example_weights
@@ -287,13 +288,29 @@ class ClassifierRun:
 
         steps_per_epoch = math.ceil(len(train) / (a.batch_size * acc.num_processes))
         supcon = a.supcon_weight > 0
+        # last-layer finetuning: the frozen backbone's features once per view, the head trained
+        # on them (hf_fair.classify.frozen_features); None where the augmentation is not finite
+        cached = None
+        if a.stage == "finetune" and a.finetune_scope == "last_layer" and a.cache_features:
+            cached = cache_splits(model, {"train": train, **{s: dsd[s] for s in eval_splits}}, train_tf, eval_tf,
+                                  a.shift_px, a.hflip, a.augment, a.eval_batch_size, acc)
+        trains_on = "features" if cached is not None else "images"
+        recorded_on = resume.get("trains_on", "images") if resume is not None else trains_on
+        if recorded_on != trains_on:
+            raise HfFairError(
+                f"'{self.out}' was trained on {recorded_on} and this run would train on {trains_on}; "
+                f"pass --cache_features {str(recorded_on == 'features').lower()} to resume it, or --overwrite true to start over"
+            )
+        self._trains_on = trains_on
         # with SupCon the projection head trains beside the classifier (one module, so that a
         # distributed wrapper syncs both); evaluation and checkpoints use the classifier alone.
         # Without it nothing is built, so the random streams are those of cross-entropy alone.
-        trained = WithProjection(model, a.supcon_dim) if supcon else model
+        # On cached features the head alone is trained (and read by the per-epoch evaluation).
+        trained = model.get_classifier() if cached is not None else WithProjection(model, a.supcon_dim) if supcon else model
         optimizer, scheduler = self._optimizer(trained, steps_per_epoch, a.epochs)
         trained, optimizer = acc.prepare(trained, optimizer)
-        model = acc.unwrap_model(trained).classifier if supcon else trained
+        model = model if cached is not None else acc.unwrap_model(trained).classifier if supcon else trained
+        scorer = trained if cached is not None else model
         # the schedule counts per-process steps already: registered for save_state, not prepared
         # (a prepared scheduler would step once per process)
         acc.register_for_checkpointing(scheduler, objective)
@@ -301,12 +318,19 @@ class ClassifierRun:
             acc.load_state(str(self.out / STATE))
             start_epoch, step, history, best = resume["epoch"], resume["step"], resume["history"], resume["best"]
             logger.info("resuming '%s' after epoch %d", self.out, start_epoch)
-        eval_loaders = {s: acc.prepare(make_loader(dsd[s], eval_tf, a.eval_batch_size, False, 0, a.num_workers)) for s in eval_splits}
+        if cached is not None:
+            eval_loaders = {s: acc.prepare(loader_over(cached[s], a.eval_batch_size, False, 0)) for s in eval_splits}
+        else:
+            eval_loaders = {s: acc.prepare(make_loader(dsd[s], eval_tf, a.eval_batch_size, False, 0, a.num_workers)) for s in eval_splits}
 
         stopped_early = False
         for epoch in range(start_epoch, a.epochs):
             set_seed(a.seed * 1000 + epoch)  # each epoch's shuffling/augmentation independent of resumes
-            loader = acc.prepare(make_loader(train, train_tf, a.batch_size, True, a.seed * 1000 + epoch, a.num_workers, objective.sample_weights()))
+            seed = a.seed * 1000 + epoch
+            if cached is not None:
+                loader = acc.prepare(loader_over(cached["train"], a.batch_size, True, seed, 0, objective.sample_weights()))
+            else:
+                loader = acc.prepare(make_loader(train, train_tf, a.batch_size, True, seed, a.num_workers, objective.sample_weights()))
             started, step_before = time.perf_counter(), step
             train_loss, step = self._train_epoch(trained, loader, optimizer, scheduler, objective, epoch, step, weights, supcon)
             seconds = time.perf_counter() - started
@@ -319,7 +343,7 @@ class ClassifierRun:
                 "train_steps": step - step_before,
             }
             if (epoch + 1) % a.eval_every == 0 or last:
-                record.update(self._evaluate(model, eval_loaders, spec) if spec else {})
+                record.update(self._evaluate(scorer, eval_loaders, spec) if spec else {})
                 score = self._score(record)
                 if best is None or score > list(best["score"]) or a.selection == "last":
                     best = {"epoch": epoch + 1, "score": score}
@@ -370,7 +394,8 @@ class ClassifierRun:
         acc.save_state(str(partial))
         acc.wait_for_everyone()
         if acc.is_main_process:
-            write_json(partial / PROGRESS, {"epoch": epoch, "step": step, "history": history, "best": best})
+            write_json(partial / PROGRESS, {"epoch": epoch, "step": step, "history": history, "best": best,
+                                            "trains_on": getattr(self, "_trains_on", "images")})
             apply_umask(partial)  # safetensors writes 0600 files whatever the umask
             old = self.out / f"{STATE}.old"
             shutil.rmtree(old, ignore_errors=True)
