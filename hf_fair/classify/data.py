@@ -103,15 +103,9 @@ def prepared_images(ds: datasets.Dataset, transform: ImageTransform) -> torch.Te
     return torch.stack([torch.as_tensor(transform.prepare(row["image"].convert("RGB"))) for row in view.ds.select_columns(["image"])])
 
 
-def make_loader(
-    ds: datasets.Dataset,
-    transform: ImageTransform,
-    batch_size: int,
-    shuffle: bool,
-    seed: int,
-    num_workers: int = 0,
-    sample_weights: np.ndarray | None = None,
-) -> DataLoader:
+def make_loader(ds: datasets.Dataset, transform: ImageTransform, batch_size: int, shuffle: bool, seed: int,
+                num_workers: int = 0, sample_weights: np.ndarray | None = None) -> DataLoader:
+    """Loader over ``ds`` decoded and transformed by ``transform`` (see ``loader_over``)."""
     return loader_over(_view(ds, transform), batch_size, shuffle, seed, num_workers, sample_weights)
 
 
