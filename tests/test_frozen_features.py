@@ -42,7 +42,7 @@ def test_the_drawn_view_is_the_image_the_transform_makes(shift_px, hflip):
     train_tf, _ = build_transforms(create_model("resnet10t", 2, False), 12, "shift", hflip, shift_px)
     maps = index_maps(12, shift_px, hflip > 0)
     assert len(maps) == (2 * shift_px + 1) ** 2 * (2 if hflip else 1)
-    drawer = ViewDrawer(train_tf, shift_px, hflip > 0)
+    drawer = ViewDrawer(train_tf)
     image = tv_tensors.Image(torch.randint(0, 256, (3, 12, 12), dtype=torch.uint8))
     seen = set()
     for seed in range(60):

@@ -76,11 +76,14 @@ class _Transformed(torch.utils.data.Dataset):
     def __len__(self):
         return len(self.ds)
 
+    def prepared(self, i: int) -> torch.Tensor:
+        """Example ``i`` decoded and resized (uint8), before augmentation."""
+        return self.cache[i] if self.cache is not None else self.transform.prepare(self.ds[i]["image"].convert("RGB"))
+
     def __getitem__(self, i):
         i = int(i)
-        prepared = self.cache[i] if self.cache is not None else self.transform.prepare(self.ds[i]["image"].convert("RGB"))
         group = -1 if self.groups is None else int(self.groups[i])
-        return self.transform.augment(prepared), int(self.labels[i]), group, i
+        return self.transform.augment(self.prepared(i)), int(self.labels[i]), group, i
 
 
 def _collate(batch):
@@ -88,25 +91,18 @@ def _collate(batch):
     return torch.stack(x), torch.tensor(y), torch.tensor(g), torch.tensor(idx)
 
 
-def _view(ds: datasets.Dataset, transform: ImageTransform) -> _Transformed:
-    # a trainer builds one loader per epoch: reuse the decoded view of the same split
+def split_view(ds: datasets.Dataset, transform: ImageTransform) -> _Transformed:
+    """The decoded view of ``ds`` under ``transform`` (labels, groups, ``prepared(i)``), built
+    once per split and transform: a trainer builds one loader per epoch over the same view."""
     if ds._fingerprint not in transform.views:
         transform.views[ds._fingerprint] = _Transformed(ds.select_columns([c for c in ("image", "label", "group") if c in ds.column_names]), transform)
     return transform.views[ds._fingerprint]
 
 
-def prepared_images(ds: datasets.Dataset, transform: ImageTransform) -> torch.Tensor:
-    """Every image of ``ds`` prepared (decoded, resized), stacked: N x 3 x S x S uint8."""
-    view = _view(ds, transform)
-    if view.cache is not None:
-        return torch.stack([torch.as_tensor(x) for x in view.cache])
-    return torch.stack([torch.as_tensor(transform.prepare(row["image"].convert("RGB"))) for row in view.ds.select_columns(["image"])])
-
-
 def make_loader(ds: datasets.Dataset, transform: ImageTransform, batch_size: int, shuffle: bool, seed: int,
                 num_workers: int = 0, sample_weights: np.ndarray | None = None) -> DataLoader:
     """Loader over ``ds`` decoded and transformed by ``transform`` (see ``loader_over``)."""
-    return loader_over(_view(ds, transform), batch_size, shuffle, seed, num_workers, sample_weights)
+    return loader_over(split_view(ds, transform), batch_size, shuffle, seed, num_workers, sample_weights)
 
 
 def loader_over(

@@ -18,17 +18,30 @@ from __future__ import annotations
 
 import logging
 
-import datasets
 import torch
 from torch.utils.data import Dataset
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from hf_fair.classify import models
-from hf_fair.classify.data import CACHE_BYTES, ImageTransform, prepared_images
+from hf_fair.classify.data import CACHE_BYTES, ImageTransform, split_view
 
 logger = logging.getLogger("hf_fair.classify")
-FINITE_AUGMENTATIONS = ("shift", "none")
+
+
+def finite_views(transform: ImageTransform) -> tuple[int, bool] | None:
+    """(shift p, flips) when the transform's random ops draw from a finite set of views: an
+    edge-padded RandomCrop by p pixels (``--augment shift``) and/or a horizontal flip; None for
+    anything else (a random-resized crop)."""
+    p, flips = 0, False
+    for op in transform.geometric:
+        if isinstance(op, v2.RandomCrop) and op.padding_mode == "edge" and len(set(op.padding)) == 1:
+            p = op.padding[0]
+        elif isinstance(op, v2.RandomHorizontalFlip):
+            flips = True
+        else:
+            return None
+    return p, flips
 
 
 def index_maps(image_size: int, shift_px: int, flips: bool) -> list[torch.Tensor]:
@@ -50,18 +63,18 @@ def index_maps(image_size: int, shift_px: int, flips: bool) -> list[torch.Tensor
 
 
 class ViewDrawer:
-    """Draws the view index of one example with the random draws ``transform.augment`` makes:
-    RandomCrop's own ``make_params`` (top, left) and RandomHorizontalFlip's coin, in the order
-    the transform applies them, without touching pixels."""
+    """Draws the view index (into ``index_maps``) of one example with the random draws
+    ``transform.augment`` makes: RandomCrop's own ``make_params`` (top, left) and
+    RandomHorizontalFlip's coin, in the transform's order, without touching pixels."""
 
-    def __init__(self, transform: ImageTransform, shift_px: int, flips: bool):
+    def __init__(self, transform: ImageTransform):
+        views = finite_views(transform)
+        if views is None:
+            raise ValueError("the transform's augmentation does not draw from a finite set of views")
         s = transform.image_size
         self.probe = [tv_tensors.Image(torch.zeros(3, s, s, dtype=torch.uint8))]  # make_params reads its size
-        self.ops = list(transform.geometric)
-        self.side, self.flips = 2 * shift_px + 1, flips
-        for op in self.ops:
-            if not isinstance(op, (v2.RandomCrop, v2.RandomHorizontalFlip)):
-                raise ValueError(f"{type(op).__name__} does not draw from a finite set of views")
+        self.ops = transform.geometric
+        self.side, self.flips = 2 * views[0] + 1, views[1]
 
     def __call__(self) -> int:
         top = left = flipped = 0
@@ -77,12 +90,11 @@ class ViewDrawer:
 
 class CachedFeatures(Dataset):
     """Map-style split of cached features: ``(features of the drawn view, label, group, index)``,
-    the same items the image path's view yields with the image replaced by its features."""
+    the items of the image path's split view with the image replaced by its features."""
 
-    def __init__(self, features: torch.Tensor, ds: datasets.Dataset, drawer: ViewDrawer | None):
+    def __init__(self, features: torch.Tensor, view, drawer: ViewDrawer | None):
         self.features = features  # views x examples x dim
-        self.labels = torch.as_tensor(ds["label"], dtype=torch.long)
-        self.groups = torch.as_tensor(ds["group"], dtype=torch.long) if "group" in ds.column_names else None
+        self.labels, self.groups = view.labels, view.groups
         self.drawer = drawer
 
     def __len__(self):
@@ -95,50 +107,45 @@ class CachedFeatures(Dataset):
         return self.features[view, i], int(self.labels[i]), group, i
 
 
-def feature_bytes(n_views: int, n_examples: int, dim: int) -> int:
-    return n_views * n_examples * dim * 4
-
-
 @torch.no_grad()
-def _features(model, images: torch.Tensor, maps: list[torch.Tensor], transform: ImageTransform, batch_size: int, accelerator) -> torch.Tensor:
-    """Pooled features of ``images`` (N x 3 x S x S, uint8) under each view's index map."""
+def _features(model, view, maps: list[torch.Tensor], batch_size: int, accelerator) -> torch.Tensor:
+    """Pooled features (views x examples x dim) of a split view's prepared images under each
+    view's index map, a batch of images at a time."""
     model.eval()
-    out = []
-    for index_map in maps:
-        rows, cols = index_map[0], index_map[1]
-        per_view = []
-        for start in range(0, len(images), batch_size):
-            batch = images[start:start + batch_size][:, :, rows, cols]
-            x = transform.finish(tv_tensors.Image(batch)).to(accelerator.device)
+    per_batch = []
+    for start in range(0, len(view), batch_size):
+        images = torch.stack([torch.as_tensor(view.prepared(i)) for i in range(start, min(start + batch_size, len(view)))])
+        feats = []
+        for rows, cols in maps:
+            x = view.transform.finish(tv_tensors.Image(images[:, :, rows, cols])).to(accelerator.device)
             with accelerator.autocast():
-                per_view.append(models.forward_features(model, x).float().cpu())
-        out.append(torch.cat(per_view))
-    return torch.stack(out)
+                feats.append(models.forward_features(model, x).float().cpu())
+        per_batch.append(torch.stack(feats))
+    return torch.cat(per_batch, dim=1)
 
 
-def cache_splits(model, splits: dict, train_tf: ImageTransform, eval_tf: ImageTransform, shift_px: int, hflip: float,
-                 augment: str, batch_size: int, accelerator) -> dict[str, CachedFeatures] | None:
-    """Cached features of ``splits`` (``train`` with every view of the training augmentation, the
-    others with the evaluation view), or None where the augmentation is not a finite set or the
-    features would pass ``CACHE_BYTES``."""
-    if augment not in FINITE_AUGMENTATIONS:
+def cache_splits(model, splits: dict, train_tf: ImageTransform, eval_tf: ImageTransform, batch_size: int,
+                 accelerator) -> dict[str, CachedFeatures] | None:
+    """Cached features of ``splits`` (``train`` with every view of the training transform, the
+    others with the evaluation view), or None where the training transform's views are not a
+    finite set or the features would pass ``CACHE_BYTES``."""
+    views = finite_views(train_tf)
+    if views is None:
         return None
-    size = train_tf.image_size
-    p = shift_px if augment == "shift" else 0
-    train_maps = index_maps(size, p, hflip > 0)
-    dim = model.num_features
-    total = sum(feature_bytes(len(train_maps) if s == "train" else 1, len(ds), dim) for s, ds in splits.items())
+    train_maps = index_maps(train_tf.image_size, *views)
+    n_views = {s: len(train_maps) if s == "train" else 1 for s in splits}
+    total = sum(n_views[s] * len(ds) * model.num_features * 4 for s, ds in splits.items())  # float32
     if total > CACHE_BYTES:
         logger.info("frozen features would take %.1f GiB (> %.1f): training through the images", total / 2**30, CACHE_BYTES / 2**30)
         return None
     model.to(accelerator.device)
     cached = {}
     for split, ds in splits.items():
-        training = split == "train"
-        tf = train_tf if training else eval_tf
-        maps = train_maps if training else index_maps(size, 0, False)
-        feats = _features(model, prepared_images(ds, tf), maps, tf, batch_size, accelerator)
-        cached[split] = CachedFeatures(feats, ds, ViewDrawer(tf, p, hflip > 0) if training else None)
+        tf = train_tf if split == "train" else eval_tf
+        maps = train_maps if split == "train" else index_maps(eval_tf.image_size, 0, False)
+        view = split_view(ds, tf)
+        cached[split] = CachedFeatures(_features(model, view, maps, batch_size, accelerator), view,
+                                       ViewDrawer(tf) if split == "train" else None)
     logger.info("frozen features cached: %d training views of %d images, %s",
                 len(train_maps), len(splits["train"]), ", ".join(f"{s} {len(ds)}" for s, ds in splits.items() if s != "train"))
     return cached

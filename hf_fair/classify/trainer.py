@@ -289,27 +289,32 @@ class ClassifierRun:
         steps_per_epoch = math.ceil(len(train) / (a.batch_size * acc.num_processes))
         supcon = a.supcon_weight > 0
         # last-layer finetuning: the frozen backbone's features once per view, the head trained
-        # on them (hf_fair.classify.frozen_features); None where the augmentation is not finite
+        # on them (hf_fair.classify.frozen_features); None where the views are not a finite set
         cached = None
         if a.stage == "finetune" and a.finetune_scope == "last_layer" and a.cache_features:
-            cached = cache_splits(model, {"train": train, **{s: dsd[s] for s in eval_splits}}, train_tf, eval_tf,
-                                  a.shift_px, a.hflip, a.augment, a.eval_batch_size, acc)
-        trains_on = "features" if cached is not None else "images"
-        recorded_on = resume.get("trains_on", "images") if resume is not None else trains_on
-        if recorded_on != trains_on:
+            cached = cache_splits(model, {"train": train, **{s: dsd[s] for s in eval_splits}}, train_tf, eval_tf, a.eval_batch_size, acc)
+        self._trains_on = "features" if cached is not None else "images"
+        recorded_on = resume.get("trains_on", "images") if resume is not None else self._trains_on
+        if recorded_on != self._trains_on:
             raise HfFairError(
-                f"'{self.out}' was trained on {recorded_on} and this run would train on {trains_on}; "
+                f"'{self.out}' was trained on {recorded_on} and this run would train on {self._trains_on}; "
                 f"pass --cache_features {str(recorded_on == 'features').lower()} to resume it, or --overwrite true to start over"
             )
-        self._trains_on = trains_on
-        # with SupCon the projection head trains beside the classifier (one module, so that a
+        # `trained` is what the optimizer steps, `model` the classifier saved, `scorer` what the
+        # per-epoch evaluation runs. On cached features the head alone trains and scores. With
+        # SupCon the projection head trains beside the classifier (one module, so that a
         # distributed wrapper syncs both); evaluation and checkpoints use the classifier alone.
         # Without it nothing is built, so the random streams are those of cross-entropy alone.
-        # On cached features the head alone is trained (and read by the per-epoch evaluation).
-        trained = model.get_classifier() if cached is not None else WithProjection(model, a.supcon_dim) if supcon else model
+        if cached is not None:
+            trained = model.get_classifier()
+        elif supcon:
+            trained = WithProjection(model, a.supcon_dim)
+        else:
+            trained = model
         optimizer, scheduler = self._optimizer(trained, steps_per_epoch, a.epochs)
         trained, optimizer = acc.prepare(trained, optimizer)
-        model = model if cached is not None else acc.unwrap_model(trained).classifier if supcon else trained
+        if cached is None:
+            model = acc.unwrap_model(trained).classifier if supcon else trained
         scorer = trained if cached is not None else model
         # the schedule counts per-process steps already: registered for save_state, not prepared
         # (a prepared scheduler would step once per process)
@@ -325,8 +330,8 @@ class ClassifierRun:
 
         stopped_early = False
         for epoch in range(start_epoch, a.epochs):
-            set_seed(a.seed * 1000 + epoch)  # each epoch's shuffling/augmentation independent of resumes
             seed = a.seed * 1000 + epoch
+            set_seed(seed)  # each epoch's shuffling/augmentation independent of resumes
             if cached is not None:
                 loader = acc.prepare(loader_over(cached["train"], a.batch_size, True, seed, 0, objective.sample_weights()))
             else:
@@ -395,7 +400,7 @@ class ClassifierRun:
         acc.wait_for_everyone()
         if acc.is_main_process:
             write_json(partial / PROGRESS, {"epoch": epoch, "step": step, "history": history, "best": best,
-                                            "trains_on": getattr(self, "_trains_on", "images")})
+                                            "trains_on": self._trains_on})
             apply_umask(partial)  # safetensors writes 0600 files whatever the umask
             old = self.out / f"{STATE}.old"
             shutil.rmtree(old, ignore_errors=True)
