@@ -140,6 +140,9 @@ def test_pretrain_then_finetune_last_layer(tmp_path, small_digits):
     )
     m = train_classifier(ft, data_args(), dsd=small_digits)
     assert m["finetune_scope"] == "last_layer"
+    # the record names the start checkpoint relative to the run, not by this machine's path
+    written = json.loads((tmp_path / "ft" / "metrics.json").read_text())
+    assert written["model"] == "init:../pre/model" and str(tmp_path) not in (tmp_path / "ft" / "metrics.json").read_text()
     import timm
     from safetensors.torch import load_file
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import shutil
 import time
 from dataclasses import asdict
@@ -429,7 +430,8 @@ class ClassifierRun:
             "stage": a.stage,
             "finetune_scope": a.finetune_scope if a.stage == "finetune" else None,
             "seed": a.seed,
-            "model": a.model if a.stage != "finetune" else f"init:{a.init}",
+            # relative to this folder: no path of this machine in the record, still true when the run folder moves
+            "model": a.model if a.stage != "finetune" else f"init:{Path(os.path.relpath(Path(a.init).resolve(), self.out.resolve())).as_posix()}",
             "group_names": list(spec.group_names) if spec else None,
             "splits": final,
             "history": history,
