@@ -431,7 +431,7 @@ class ClassifierRun:
             "finetune_scope": a.finetune_scope if a.stage == "finetune" else None,
             "seed": a.seed,
             # relative to this folder: no path of this machine in the record, still true when the run folder moves
-            "model": a.model if a.stage != "finetune" else f"init:{Path(os.path.relpath(Path(a.init).resolve(), self.out.resolve())).as_posix()}",
+            "model": a.model if a.stage != "finetune" else f"init:{os.path.relpath(a.init, self.out)}",
             "group_names": list(spec.group_names) if spec else None,
             "splits": final,
             "history": history,
