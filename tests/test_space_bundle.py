@@ -28,6 +28,7 @@ TINY_RUN = [
     "generate.images_per_group=4",
     "generate.num_inference_steps=2",
     "generate.fidelity=false",
+    "generate.max_attempts=2",  # 4-step LoRA draws: the CLIP filter would redraw most of them up to 30 times
     "classifier.epochs=1",
     "pretrain.epochs=1",
 ]
