@@ -178,3 +178,32 @@ def write_results(folder: str | Path, doc: dict, group_names: list[str] | None =
     md = results_markdown(doc, group_names)
     (folder / f"{stem}.md").write_text(md)
     return md
+
+
+def severity_summary(docs: list[dict]) -> dict:
+    """Mean worst-group accuracy of each method at each severity of ``docs`` (one results
+    document per severity) and its mean over the severities where the method has a row: the
+    paper's figure (worst-group accuracy against severity) in numbers, and the "averaged over
+    severities" comparisons of issue 26. A method missing at some severity gets ``None`` there
+    and its mean is over the others (``n_severities`` says how many)."""
+    severities = sorted(d["severity"] for d in docs)
+    by_severity = {d["severity"]: d["methods"] for d in docs}
+    names = list(dict.fromkeys(m for d in sorted(docs, key=lambda d: d["severity"]) for m in d["methods"]))
+    rows = {}
+    for m in names:
+        per = {str(b): (by_severity[b][m]["worst_group_acc"]["mean"] if m in by_severity[b] else None) for b in severities}
+        known = [v for v in per.values() if v is not None]
+        rows[m] = {"per_severity": per, "mean": sum(known) / len(known), "n_severities": len(known)}
+    return {"severities": severities, "metric": "worst_group_acc", "methods": rows}
+
+
+def severity_summary_markdown(summary: dict) -> str:
+    sevs = summary["severities"]
+    lines = ["| method | " + " | ".join(f"{b}" for b in sevs) + " | mean over severities |",
+             "|---|" + "---:|" * (len(sevs) + 1)]
+    for m, row in summary["methods"].items():
+        cells = ["-" if row["per_severity"][str(b)] is None else f"{100 * row['per_severity'][str(b)]:.1f}" for b in sevs]
+        mean = f"{100 * row['mean']:.1f}" + ("" if row["n_severities"] == len(sevs) else f" ({row['n_severities']} of {len(sevs)})")
+        lines.append(f"| {m} | " + " | ".join(cells) + f" | {mean} |")
+    return ("Mean worst-group accuracy (test split, mean over seeds, in %) at each severity, and its mean over the severities:\n\n"
+            + "\n".join(lines) + "\n")

@@ -81,6 +81,11 @@ def test_plot_command_redraws_from_results_files(tmp_path, capsys):
         files.append(str(f))
     assert plot_main(files) == 0
     out = tmp_path / "wga_vs_severity.png"
+    # the figure's numbers beside it: one row per method, a column per severity, the mean
+    table = out.with_suffix(".md").read_text()
+    docs = [json.loads(Path(f).read_text()) for f in files]
+    lora = [100 * d["methods"]["lora"]["worst_group_acc"]["mean"] for d in docs]
+    assert f"| lora | {lora[0]:.1f} | {lora[1]:.1f} | {sum(lora) / 2:.1f} |" in table
     with Image.open(out) as im:
         assert im.size[0] > 2 * im.size[1]  # three panels side by side
     # a run folder: its severity-*/results.json
@@ -106,3 +111,20 @@ def test_plot_is_a_cli_command(tmp_path):
     cmd = [str(script)] if script.is_file() else [sys.executable, "-m", "hf_fair.cli"]
     r = subprocess.run(cmd + ["plot", str(tmp_path / "nope")], capture_output=True, text=True)
     assert r.returncode == 2 and "neither a results.json file nor a run folder" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_severity_summary_averages_each_method_over_its_severities():
+    from hf_fair.results import severity_summary, severity_summary_markdown
+
+    docs = [_doc(0.99, ["erm", "lora"]), _doc(0.95, ["erm"]), _doc(0.995, ["erm", "lora"])]
+    s = severity_summary(docs)
+    assert s["severities"] == [0.95, 0.99, 0.995]
+    erm = [d["methods"]["erm"]["worst_group_acc"]["mean"] for d in sorted(docs, key=lambda d: d["severity"])]
+    assert s["methods"]["erm"]["mean"] == pytest.approx(sum(erm) / 3) and s["methods"]["erm"]["n_severities"] == 3
+    # lora has no 0.95 row: a gap, and its mean is over the two severities it has
+    lora = s["methods"]["lora"]
+    assert lora["per_severity"]["0.95"] is None and lora["n_severities"] == 2
+    assert lora["mean"] == pytest.approx((docs[0]["methods"]["lora"]["worst_group_acc"]["mean"]
+                                          + docs[2]["methods"]["lora"]["worst_group_acc"]["mean"]) / 2)
+    md = severity_summary_markdown(s)
+    assert "| lora | - |" in md and "(2 of 3)" in md

@@ -319,3 +319,18 @@ def test_colour_reliance_script_scores_a_finished_run(finished_run, tmp_path):
         script.severity_report(Path(cfg.output_dir), "0.99", ["nope"])
     with pytest.raises(HfFairError, match="results.json' is missing"):
         script.severity_report(Path(cfg.output_dir), "0.95", ["erm"])
+
+
+def test_a_run_over_severities_tables_each_method_over_them(tmp_path):
+    """The run-level results.md ends with each method's worst-group accuracy per severity and its
+    mean over them (the plot's numbers), read off the severities' own results.json."""
+    from hf_fair.run.runner import run
+
+    cfg = config_from_dict(_cfg(tmp_path, severities=[0.95, 0.99], methods=["erm"]))
+    run(cfg, log=lambda *_: None)
+    out = Path(cfg.output_dir)
+    wga = [json.loads((out / f"severity-{b}" / "results.json").read_text())["methods"]["erm"]["worst_group_acc"]["mean"]
+           for b in (0.95, 0.99)]
+    md = (out / "results.md").read_text()
+    assert "### Over the severities" in md
+    assert f"| erm | {100 * wga[0]:.1f} | {100 * wga[1]:.1f} | {50 * (wga[0] + wga[1]):.1f} |" in md

@@ -194,12 +194,19 @@ def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="hf-fair plot", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                                 description="redraw the worst-group accuracy plot from results.json files or run folders")
     p.add_argument("paths", nargs="+", metavar="PATH", help="results.json files, or run folders (their severity-*/results.json)")
-    p.add_argument("--output", help="PNG to write (default: wga_vs_severity.png in the first run folder, or next to the first file)")
+    p.add_argument("--output", help="PNG to write (default: wga_vs_severity.png in the first run folder, or next to the first file); "
+                                     "the same numbers as a table go beside it (.md)")
     ns = p.parse_args(argv)
     files = results_files(ns.paths)
     docs = read_docs(files)
     first = Path(ns.paths[0])
     out = Path(ns.output) if ns.output else (first if first.is_dir() else first.parent) / "wga_vs_severity.png"
     plot_wga_vs_severity(docs, out)
-    print(f"wrote {out} ({len(docs)} severities)")
+    # the figure in numbers beside it: each method's worst-group accuracy per severity and its mean
+    from hf_fair.results import severity_summary, severity_summary_markdown
+
+    table = severity_summary_markdown(severity_summary(docs))
+    out.with_suffix(".md").write_text(table)
+    print(table)
+    print(f"wrote {out} and {out.with_suffix('.md')} ({len(docs)} severities)")
     return 0

@@ -84,9 +84,11 @@ class Runner:
         for b in self.cfg.severities:
             docs[b] = self.run_severity(b)
         from hf_fair.run.plots import plot_wga_vs_severity
-        from hf_fair.results import results_markdown
+        from hf_fair.results import results_markdown, severity_summary, severity_summary_markdown
 
         md = "\n".join(results_markdown(doc, doc.get("group_names")) for doc in docs.values())
+        if len(docs) > 1:
+            md += "\n### Over the severities\n\n" + severity_summary_markdown(severity_summary(list(docs.values())))
         (self.out / f"results{suffix}.md").write_text(md)
         plot_wga_vs_severity(list(docs.values()), self.out / f"wga_vs_severity{suffix}.png")
         write_json(self.out / f"timings{suffix}.json", {k: round(v, 1) for k, v in self.timings.items()})
