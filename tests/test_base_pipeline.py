@@ -112,3 +112,17 @@ def test_base_revision_follows_the_weights(tiny_folder, tmp_path):
     weights.write_bytes(bytes(data))
     assert base_revision(str(copy)) != base_revision(str(folder))
     assert base_revision("stable-diffusion-v1-5/stable-diffusion-v1-5") == "stable-diffusion-v1-5/stable-diffusion-v1-5"
+
+
+def test_a_dtype_loads_without_the_torch_dtype_deprecation_warning():
+    """Every stage loads the base with a dtype; diffusers that deprecate ``torch_dtype`` get ``dtype``
+    (no FutureWarning in every run's log), and the pipeline has that dtype either way."""
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pipe = load_base("embedded", torch_dtype=torch.float32)
+    assert pipe.unet.dtype == torch.float32
+    assert not [w for w in caught if "torch_dtype" in str(w.message)], [str(w.message) for w in caught]

@@ -89,6 +89,15 @@ def base_revision(name_or_path: str | Path = EMBEDDED) -> str:
     return weights_digest(folder)
 
 
+def _dtype_keyword() -> str:
+    """``from_pretrained``'s dtype argument: ``dtype`` where diffusers takes it (it deprecated
+    ``torch_dtype`` for ``dtype``, huggingface/diffusers#14205: every load warned), else
+    ``torch_dtype`` (older diffusers refuse ``dtype``)."""
+    from diffusers.utils import deprecation_utils
+
+    return "dtype" if hasattr(deprecation_utils, "_resolve_dtype") else "torch_dtype"
+
+
 def load_base(
     name_or_path: str | Path = EMBEDDED,
     *,
@@ -112,7 +121,7 @@ def load_base(
     is_local = Path(target).is_dir()
     kwargs = dict(from_pretrained_kwargs)
     if torch_dtype is not None:
-        kwargs["torch_dtype"] = torch_dtype
+        kwargs[_dtype_keyword()] = torch_dtype
     if is_local:
         kwargs.setdefault("local_files_only", True)
         index = json.loads((Path(target) / "model_index.json").read_text())
