@@ -123,3 +123,19 @@ def test_colored_mnist_config_runs_end_to_end_at_smoke_size(tmp_path):
     assert results["fidelity"]["dreambooth_cluster"]["per_group"]  # every source has its report, on the oracle's features
     (fid,) = (sev / "synthetic").glob("dreambooth_cluster-*/fidelity-oracle.json")
     assert json.loads(fid.read_text())["encoder"].startswith("oracle (classify/oracle-seed0-")
+
+
+@pytest.mark.parametrize("path", sorted(str(p.relative_to(REPO)) for p in (REPO / "configs").rglob("*.yaml")))
+def test_every_shipped_config_and_its_variants_parse(path):
+    """Every config in configs/ (ablations included) reads as `hf-fair run` reads it, each variant too,
+    and every section's settings build their stage's arguments: a typo fails here, not hours into a run."""
+    from hf_fair.run.config import load_run_config
+
+    cfg = load_run_config(REPO / path)
+    for c in cfg.variant_configs() if cfg.variants else [cfg]:
+        for source in c.sources():
+            if source != "vanilla":
+                c.adapter_args(source, output_dir=None)
+            c.generate_args(source, None if source == "vanilla" else "adapters", output_dir=None)
+        c.classifier_args()
+        c.pretrain_args()
