@@ -186,12 +186,11 @@ def severity_summary(docs: list[dict]) -> dict:
     paper's figure (worst-group accuracy against severity) in numbers, and the "averaged over
     severities" comparisons of issue 26. A method missing at some severity gets ``None`` there
     and its mean is over the others (``n_severities`` says how many)."""
-    severities = sorted(d["severity"] for d in docs)
-    by_severity = {d["severity"]: d["methods"] for d in docs}
-    names = list(dict.fromkeys(m for d in sorted(docs, key=lambda d: d["severity"]) for m in d["methods"]))
+    docs = sorted(docs, key=lambda d: d["severity"])
+    severities = [d["severity"] for d in docs]
     rows = {}
-    for m in names:
-        per = {str(b): (by_severity[b][m]["worst_group_acc"]["mean"] if m in by_severity[b] else None) for b in severities}
+    for m in dict.fromkeys(m for d in docs for m in d["methods"]):  # every method, in first-seen order
+        per = {str(d["severity"]): (d["methods"][m]["worst_group_acc"]["mean"] if m in d["methods"] else None) for d in docs}
         known = [v for v in per.values() if v is not None]
         rows[m] = {"per_severity": per, "mean": sum(known) / len(known), "n_severities": len(known)}
     return {"severities": severities, "metric": "worst_group_acc", "methods": rows}

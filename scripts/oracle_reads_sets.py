@@ -39,8 +39,8 @@ def main() -> int:
         ds = datasets.load_from_disk(str(folder))["train"]
         pred, y, g = read_draws(oracles[0], ds["image"]), np.asarray(ds["label"]), np.asarray(ds["group"])
         (source, report), = json.loads((folder / "fidelity-oracle.json").read_text())["sources"].items()
-        for k, (name, v) in enumerate(report["per_group"].items()):
-            m = g == k
+        for name, v in report["per_group"].items():  # groups present only: look each one's id up by name
+            m = g == ds.features["group"].str2int(name)
             lines.append(f"| {source} | {table_cell(name)} | {100 * float((pred[m] == y[m]).mean()):.1f} | {100 * v['label_acc']:.1f} |")
     table = "\n".join(lines) + "\n"
     print(table, end="")

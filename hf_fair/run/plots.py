@@ -205,8 +205,8 @@ def main(argv: list[str]) -> int:
     # the figure in numbers beside it: each method's worst-group accuracy per severity and its mean
     from hf_fair.results import severity_summary, severity_summary_markdown
 
-    table = severity_summary_markdown(severity_summary(docs))
-    out.with_suffix(".md").write_text(table)
+    table, table_file = severity_summary_markdown(severity_summary(docs)), out.with_suffix(".md")
+    table_file.write_text(table)
     print(table)
-    print(f"wrote {out} and {out.with_suffix('.md')} ({len(docs)} severities)")
+    print(f"wrote {out} and {table_file} ({len(docs)} severities)")
     return 0
